@@ -1,0 +1,107 @@
+"""Conversations in memory, checked once before any training starts.
+
+A :class:`Dialogue` is one conversation: per-utterance text and audio feature vectors,
+and integer labels with ``IGNORE`` for utterances that carry no label (they stay in the
+dialogue as context but count in neither the loss nor the metrics). Speakers are kept
+for reference and studies only; no model reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..distillation import IGNORE
+from ..errors import DataError
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class Dialogue:
+    dialog_id: str
+    text: np.ndarray  # N×d_text float32
+    audio: np.ndarray  # N×d_audio float32
+    labels: np.ndarray  # N int64, IGNORE where unlabelled
+    speakers: list[str] | None = None
+    utt_ids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class DataBundle:
+    """Train / valid / test dialogues with one label set and fixed feature sizes."""
+
+    splits: dict[str, list[Dialogue]]
+    label_names: list[str]
+    source: str  # shown in error messages: a file path or "synthetic data"
+    dims: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.dims:
+            first = next((d for s in self.splits.values() for d in s), None)
+            if first is None:
+                raise DataError(f"{self.source}: no dialogues at all")
+            self.dims = {"text": first.text.shape[1], "audio": first.audio.shape[1]}
+        self.validate()
+
+    def validate(self) -> None:
+        """Every problem the trainer would otherwise hit mid-run, raised up front."""
+        num_classes = len(self.label_names)
+        for split, dialogues in self.splits.items():
+            if split not in SPLITS:
+                raise DataError(f"{self.source}: unknown split {split!r} (expected one of {SPLITS})")
+            for d in dialogues:
+                where = f"{self.source}: dialogue {d.dialog_id!r} ({split})"
+                n = len(d.labels)
+                if n == 0:
+                    raise DataError(f"{where}: empty dialogue (no utterances)")
+                for name in ("text", "audio"):
+                    x = getattr(d, name)
+                    if x.ndim != 2 or x.shape[0] != n:
+                        raise DataError(f"{where}: field '{name}': expected {n} rows of features, got shape {x.shape}")
+                    if x.shape[1] != self.dims[name]:
+                        raise DataError(
+                            f"{where}: field '{name}': expected dimension {self.dims[name]}, got {x.shape[1]}"
+                        )
+                    if not np.isfinite(x).all():
+                        bad = int(np.argwhere(~np.isfinite(x))[0][0])
+                        raise DataError(f"{where}: field '{name}': NaN or inf in utterance {bad}")
+                bad_labels = (d.labels != IGNORE) & ((d.labels < 0) | (d.labels >= num_classes))
+                if bad_labels.any():
+                    i = int(np.argmax(bad_labels))
+                    raise DataError(
+                        f"{where}: label {int(d.labels[i])} at utterance {i} is outside the label set "
+                        f"0..{num_classes - 1} ({', '.join(self.label_names)})"
+                    )
+        if not self.splits.get("train"):
+            raise DataError(f"{self.source}: the train split is empty")
+        if not any((d.labels != IGNORE).any() for d in self.splits["train"]):
+            raise DataError(f"{self.source}: the train split has no labelled utterance")
+
+    def input_stats(self, split: str = "train") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per-feature mean and std over every utterance of ``split`` (for FeatureNorm)."""
+        stats = {}
+        for m in ("text", "audio"):
+            x = np.concatenate([getattr(d, m) for d in self.splits[split]], axis=0).astype(np.float64)
+            stats[m] = (torch.tensor(x.mean(0), dtype=torch.float32), torch.tensor(x.std(0), dtype=torch.float32))
+        return stats
+
+    def labels(self, split: str) -> np.ndarray:
+        return np.concatenate([d.labels for d in self.splits[split]])
+
+
+def carve_validation(dialogues: list[Dialogue], fraction: float, seed: int) -> tuple[list[Dialogue], list[Dialogue]]:
+    """Hold ``fraction`` of the *training* dialogues out for model selection, by dialogue."""
+    if len(dialogues) < 2:
+        raise DataError(f"need at least 2 training dialogues to hold a validation part out, got {len(dialogues)}")
+    order = np.random.default_rng(seed).permutation(len(dialogues))
+    n_valid = min(len(dialogues) - 1, max(1, round(fraction * len(dialogues))))
+    valid_idx = set(order[:n_valid].tolist())
+    train = [d for i, d in enumerate(dialogues) if i not in valid_idx]
+    valid = [d for i, d in enumerate(dialogues) if i in valid_idx]
+    return train, valid

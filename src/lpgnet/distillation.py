@@ -1,0 +1,94 @@
+"""§3.6 Self-distillation loss, SPEC equations (17), (19)-(22).
+
+    L = γ1·CE(z, y) + γ2·Σ_m CE(z_m, y) + γ3·Σ_m KL(P^τ ‖ P_m^τ)            (22)
+
+with P^τ = softmax(z/τ) the teacher and P_m^τ = softmax(z_m/τ) the students (19). Every
+term is a mean over *valid* utterances only: padding and unlabelled context utterances
+carry the label ``IGNORE`` and contribute nothing.
+
+Open choices (SPEC), as config fields:
+- ``detach_teacher`` (default true): the KL term trains the students towards the
+  teacher, not the teacher towards the students -- the usual choice in distillation.
+- ``kl_tau_squared`` (default true): multiply the KL term by τ² (Hinton et al.), which
+  keeps its gradient scale independent of τ. At the paper's τ = 1 it changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import ConfigError
+
+IGNORE = -100  # label of padding and of unlabelled context utterances
+
+
+@dataclass
+class LossConfig:
+    """Distillation weights and temperature. Defaults: the paper's best row (Table 6)."""
+
+    gamma1: float = 1.5  # teacher cross-entropy (17)
+    gamma2: float = 1.0  # student cross-entropies (20)
+    gamma3: float = 0.3  # teacher -> student KL (21)
+    tau: float = 1.0
+    detach_teacher: bool = True
+    kl_tau_squared: bool = True
+
+    def validate(self, where: str) -> None:
+        for name in ("gamma1", "gamma2", "gamma3"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{where}.{name}: expected >= 0, got {getattr(self, name)}")
+        if self.gamma1 == 0:
+            raise ConfigError(f"{where}.gamma1: must be > 0, the teacher is the model that predicts")
+        if self.tau <= 0:
+            raise ConfigError(f"{where}.tau: expected a positive temperature, got {self.tau}")
+
+
+def masked_kl(teacher_logits: Tensor, student_logits: Tensor, valid: Tensor, tau: float) -> Tensor:
+    """(21) mean over valid utterances of KL(softmax(z/τ) ‖ softmax(z_m/τ))."""
+    log_p = F.log_softmax(teacher_logits[valid] / tau, dim=-1)
+    log_q = F.log_softmax(student_logits[valid] / tau, dim=-1)
+    per_utt = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return per_utt.mean() if per_utt.numel() else teacher_logits.sum() * 0.0
+
+
+def self_distillation_loss(
+    logits: Tensor,
+    student_logits: dict[str, Tensor],
+    labels: Tensor,
+    cfg: LossConfig,
+    class_weights: Tensor | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    """Total loss (22) and its parts (for logging). ``labels`` is B×N with IGNORE."""
+    valid = labels != IGNORE
+    num_classes = logits.shape[-1]
+
+    def ce(z: Tensor) -> Tensor:  # (17), (20): mean over valid utterances
+        if not valid.any():
+            return z.sum() * 0.0
+        return F.cross_entropy(z[valid].reshape(-1, num_classes), labels[valid], weight=class_weights)
+
+    task = ce(logits)
+    total = cfg.gamma1 * task
+    parts = {"task": float(task.detach())}
+    teacher = logits.detach() if cfg.detach_teacher else logits
+    scale = cfg.tau**2 if cfg.kl_tau_squared else 1.0
+    for m, z_m in student_logits.items():
+        ce_m = ce(z_m)
+        kl_m = masked_kl(teacher, z_m, valid, cfg.tau) * scale
+        total = total + cfg.gamma2 * ce_m + cfg.gamma3 * kl_m
+        parts[f"ce_{m}"] = float(ce_m.detach())
+        parts[f"kl_{m}"] = float(kl_m.detach())
+    parts["total"] = float(total.detach())
+    return total, parts
+
+
+def balanced_class_weights(labels: list[int] | Tensor, num_classes: int) -> Tensor:
+    """Inverse-frequency weights n / (C · count_c), as scikit-learn's 'balanced'."""
+    y = torch.as_tensor(labels).flatten()
+    y = y[y != IGNORE]
+    counts = torch.bincount(y, minlength=num_classes).float()
+    return torch.where(counts > 0, y.numel() / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))

@@ -1,0 +1,23 @@
+"""One exception family for everything a user can get wrong.
+
+The command line prints these as a single ``error: ...`` line and exits with status 2, so
+every message must already say which file, which field and what was expected.
+"""
+
+from __future__ import annotations
+
+
+class LPGNetError(Exception):
+    """Base class: a problem with the user's input, config or files (not a bug)."""
+
+
+class ConfigError(LPGNetError):
+    """A config file or ``--set`` override that does not match the config dataclasses."""
+
+
+class DataError(LPGNetError):
+    """Data that cannot be used: wrong dimension, unknown label, NaN, empty dialogue..."""
+
+
+class RunDirError(LPGNetError):
+    """An output or run directory that is missing, incomplete or would be overwritten."""

@@ -1,0 +1,100 @@
+"""Small pieces shared by every model: the output record, masked pooling, input scaling."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from .errors import DataError
+
+MODALITIES = ("text", "audio")
+
+
+@dataclass
+class ModelOutput:
+    """What every registered model returns.
+
+    ``logits`` (B×N×C) is the prediction (SPEC (15)); ``student_logits`` holds the
+    unimodal heads of self-distillation (SPEC (18)), used by the loss in training only.
+    ``alpha`` is the multimodal gate (B×N×M, M modalities in ``modalities`` order) and
+    ``attention`` maps each LPIA path to its B×heads×N×N weights, when asked for.
+    """
+
+    logits: Tensor
+    student_logits: dict[str, Tensor] = field(default_factory=dict)
+    alpha: Tensor | None = None
+    alpha_full: Tensor | None = None
+    attention: dict[str, Tensor] | None = None
+    modalities: tuple[str, ...] = ()
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` (B×N×d) over the valid positions of ``mask`` (B×N); 0 for empty rows."""
+    weights = mask.to(x.dtype).unsqueeze(-1)
+    return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def sinusoidal_positions(n: int, d: int, device: torch.device | None = None) -> Tensor:
+    """The Transformer's fixed sin/cos position code, N×d (d even or odd)."""
+    pos = torch.arange(n, dtype=torch.float32, device=device).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / d))
+    pe = torch.zeros(n, d, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
+    return pe
+
+
+class FeatureNorm(nn.Module):
+    """z-scores one modality's input with statistics of the training split.
+
+    Not part of the paper: encoder embeddings and classifier logits live on very
+    different scales, and keeping the statistics as buffers means a saved model applies
+    the same scaling at prediction time without any side file.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def set_stats(self, mean: Tensor, std: Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp(min=1e-6))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+def check_input(name: str, x: Tensor | None, expected_dim: int, mask: Tensor) -> Tensor:
+    """A clear error for a wrong feature size before it reaches a matmul deep inside."""
+    if x is None:
+        raise DataError(f"{name} features: required by this model, got none")
+    if x.dim() != 3:
+        raise DataError(f"{name} features: expected a batch×utterances×dim tensor, got shape {tuple(x.shape)}")
+    if x.shape[-1] != expected_dim:
+        raise DataError(f"{name} features: expected dimension {expected_dim}, got {x.shape[-1]}")
+    if x.shape[:2] != mask.shape:
+        raise DataError(f"{name} features: shape {tuple(x.shape[:2])} does not match the mask {tuple(mask.shape)}")
+    return x
+
+
+class ModalityInputs(nn.Module):
+    """Checks and z-scores each modality's input: the first step of every model."""
+
+    def __init__(self, dims: dict[str, int]) -> None:
+        super().__init__()
+        self.dims = dict(dims)
+        self.norm = nn.ModuleDict({m: FeatureNorm(d) for m, d in dims.items()})
+
+    def forward(self, given: dict[str, Tensor | None], mask: Tensor) -> dict[str, Tensor]:
+        return {m: self.norm[m](check_input(m, given.get(m), d, mask)) for m, d in self.dims.items()}
+
+    def set_stats(self, stats: dict[str, tuple[Tensor, Tensor]]) -> None:
+        """Store the training split's per-feature mean and std (see FeatureNorm)."""
+        for m, (mean, std) in stats.items():
+            if m in self.norm:
+                self.norm[m].set_stats(mean, std)

@@ -1,0 +1,195 @@
+"""§3.3 Lightweight Parallel Interaction Attention (LPIA), SPEC equations (2)-(8).
+
+Four attention blocks run side by side on the same projected inputs -- nothing is
+stacked -- and each is refined by global compression (6), residual fusion with its query
+(7) and a position-wise FFN (8)::
+
+    H_t = Conv1d(X_t)   H_a = Conv1d(X_a)                       (2)
+    text_intra    = Block(Q=H_t, K=V=H_t)                        (3)-(8)
+    audio_intra   = Block(Q=H_a, K=V=H_a)
+    audio_to_text = Block(Q=H_t, K=V=H_a)   text queries audio
+    text_to_audio = Block(Q=H_a, K=V=H_t)   audio queries text
+
+Padding never leaks: inputs are zeroed at padded positions before the convolution (so a
+kernel > 1 sees the same zeros it would see at a dialogue's real edge), keys are masked
+in the softmax, pooling is over valid positions only, and outputs at padded positions
+are zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import masked_mean
+
+# path name -> (query modality, key/value modality)
+PATHS: dict[str, tuple[str, str]] = {
+    "text_intra": ("text", "text"),
+    "audio_intra": ("audio", "audio"),
+    "audio_to_text": ("text", "audio"),
+    "text_to_audio": ("audio", "text"),
+}
+
+
+def active_paths(modalities: tuple[str, ...] | list[str], intra: bool, inter: bool) -> list[str]:
+    """The LPIA paths a configuration uses, in a fixed order."""
+    paths = []
+    for name, (query, key) in PATHS.items():
+        is_intra = query == key
+        if query in modalities and key in modalities and ((is_intra and intra) or (not is_intra and inter)):
+            paths.append(name)
+    return paths
+
+
+class ModalityProjection(nn.Module):
+    """(2) H_m = Conv1d_k(X_m): d_m -> d over the utterance axis, length kept."""
+
+    def __init__(self, d_in: int, d_model: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(d_in, d_model, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        keep = mask.unsqueeze(-1).to(x.dtype)
+        h = self.conv((x * keep).transpose(1, 2)).transpose(1, 2)
+        return h * keep
+
+
+class MaskedAttention(nn.Module):
+    """(3)-(5) multi-head scaled dot-product attention with its own Q/K/V projections.
+
+    Uses PyTorch's fused ``scaled_dot_product_attention``; the explicit softmax path runs
+    only when the weights are asked for (inspection), and both give the same output.
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def _split(self, x: Tensor) -> Tensor:
+        b, n, d = x.shape
+        return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(
+        self, query: Tensor, context: Tensor, key_mask: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        q, k, v = self._split(self.q(query)), self._split(self.k(context)), self._split(self.v(context))
+        # (4) key mask B×1×1×M. A row with no valid key at all (a fully padded dialogue)
+        # would give softmax over nothing = NaN; let it attend everywhere instead -- its
+        # output is discarded by the query mask downstream.
+        allowed = key_mask[:, None, None, :]
+        allowed = allowed | ~key_mask.any(-1)[:, None, None, None]
+        drop = self.dropout if self.training else 0.0
+        weights = None
+        if need_weights:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            weights = scores.masked_fill(~allowed, float("-inf")).softmax(-1)  # (5)
+            out = F.dropout(weights, drop, self.training) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=drop)
+        b, h, n, dh = out.shape
+        return self.out(out.transpose(1, 2).reshape(b, n, h * dh)), weights
+
+
+class GlobalCompression(nn.Module):
+    """(6) g = LeakyReLU(BN(Conv1x1(masked_mean(A)))): one B×d summary of the dialogue."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(d_model, d_model, kernel_size=1)
+        self.bn = nn.BatchNorm1d(d_model)
+        self.act = nn.LeakyReLU()
+
+    def forward(self, a: Tensor, mask: Tensor) -> Tensor:
+        g = self.conv(masked_mean(a, mask).unsqueeze(-1)).squeeze(-1)
+        if self.training and g.shape[0] == 1:
+            # BatchNorm cannot take batch statistics from one dialogue: use running ones.
+            g = F.batch_norm(g, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias, False)
+        else:
+            g = self.bn(g)
+        return self.act(g)
+
+
+class InteractionBlock(nn.Module):
+    """One LPIA path: attention (3)-(5), then two-stage residual enhancement (6)-(8)."""
+
+    def __init__(
+        self, d_model: int, heads: int, d_ff: int, dropout: float, use_ffn: bool = True, layer_norm: bool = False
+    ) -> None:
+        super().__init__()
+        self.attn = MaskedAttention(d_model, heads)
+        self.compress = GlobalCompression(d_model)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model)) if use_ffn else None
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+
+    def forward(
+        self,
+        query: Tensor,
+        context: Tensor,
+        query_mask: Tensor,
+        key_mask: Tensor,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        a, weights = self.attn(query, context, key_mask, need_weights=need_weights)
+        g = self.compress(a, query_mask).unsqueeze(1)
+        z = query + a + g  # (7) fusion with the original query, g broadcast over N
+        if self.ffn is not None:
+            z = z + self.drop(self.ffn(z))  # (8)
+        z = self.norm(z)
+        return z * query_mask.unsqueeze(-1).to(z.dtype), weights
+
+
+class LPIA(nn.Module):
+    """(2)-(8): per-modality projection and the parallel attention paths.
+
+    ``paths`` names the active blocks (see :data:`PATHS`); ablations simply leave some
+    out. ``forward`` returns one B×N×d output per path and, if asked, its weights.
+    """
+
+    def __init__(
+        self,
+        input_dims: dict[str, int],
+        d_model: int,
+        heads: int,
+        kernel_size: int,
+        d_ff: int,
+        dropout: float,
+        paths: list[str],
+        use_ffn: bool = True,
+        layer_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.paths = list(paths)
+        self.project = nn.ModuleDict({m: ModalityProjection(dim, d_model, kernel_size) for m, dim in input_dims.items()})
+        self.blocks = nn.ModuleDict(
+            {p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm) for p in self.paths}
+        )
+
+    def forward(
+        self,
+        inputs: dict[str, Tensor],
+        masks: dict[str, Tensor],
+        positions: dict[str, Tensor] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        h = {m: self.project[m](x, masks[m]) for m, x in inputs.items()}  # (2)
+        if positions:
+            h = {m: (x + positions[m]) * masks[m].unsqueeze(-1).to(x.dtype) for m, x in h.items()}
+        outputs, weights = {}, {}
+        for name in self.paths:  # the four blocks are independent: parallel, not stacked
+            q_mod, k_mod = PATHS[name]
+            outputs[name], w = self.blocks[name](
+                h[q_mod], h[k_mod], masks[q_mod], masks[k_mod], need_weights=need_weights
+            )
+            if w is not None:
+                weights[name] = w
+        return outputs, weights

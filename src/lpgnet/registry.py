@@ -1,0 +1,56 @@
+"""Build any model variant by name (timm-style registry).
+
+Each model module registers its ``nn.Module`` class together with its config dataclass::
+
+    @register_model("lpgnet", LPGNetConfig)
+    class LPGNet(nn.Module): ...
+
+A config's ``name`` field picks the entry, so ``model: {name: linear}`` in a YAML file is
+all it takes to train a baseline with the same trainer. Every registered model takes
+``(text, audio, mask)`` and returns a :class:`lpgnet.model.ModelOutput`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+_MODELS: dict[str, tuple[type, type]] = {}
+
+
+def register_model(name: str, config_cls: type) -> Callable[[type], type]:
+    def decorator(model_cls: type) -> type:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = (model_cls, config_cls)
+        return model_cls
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    # Importing the model modules runs their @register_model decorators.
+    from . import baselines, model  # noqa: F401
+
+
+def _entry(name: str) -> tuple[type, type]:
+    _ensure_loaded()
+    if name not in _MODELS:
+        raise KeyError(f"unknown model {name!r} (registered: {', '.join(sorted(_MODELS))})")
+    return _MODELS[name]
+
+
+def model_config_class(name: str) -> type:
+    return _entry(name)[1]
+
+
+def build_model(config: Any) -> Any:
+    """Instantiate the registered model for ``config`` (its ``name`` field picks it)."""
+    model_cls, config_cls = _entry(config.name)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"model {config.name!r} expects a {config_cls.__name__}, got {type(config).__name__}")
+    return model_cls(config)
+
+
+def available_models() -> list[str]:
+    _ensure_loaded()
+    return sorted(_MODELS)

@@ -1,0 +1,244 @@
+"""Training with self-distillation, validation-based model selection, one test pass.
+
+The protocol every figure in this project follows:
+
+1. the validation split comes from the training dialogues only (carved by dialogue with
+   ``data.valid_seed``, or given by the data), never from the test split;
+2. the checkpoint kept is the epoch with the best ``train.select_metric`` on validation
+   (optionally stopping early after ``train.patience`` epochs without improvement);
+3. the test split is scored once, with that checkpoint, after training.
+
+A run directory holds ``config.yaml`` (the fully resolved config), ``model.safetensors``,
+``log.csv`` (one row per epoch), ``metrics.json`` (written last: its presence marks a
+finished run) and two plots.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import save_pretrained
+from .config import RunConfig, dump_config, load_config
+from .data.batching import TensorDialogue, batch_indices, collate, tensorize
+from .data.conversation import DataBundle, carve_validation
+from .data.synthetic import make_synthetic
+from .distillation import IGNORE, balanced_class_weights, self_distillation_loss
+from .errors import DataError, RunDirError
+from .files import write_json, write_text
+from .metrics import compute_metrics, format_metrics
+from .registry import build_model
+
+FINISHED_MARKER = "metrics.json"
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(cfg: RunConfig) -> DataBundle:
+    """The dialogues a config names, with a validation split carved if none is given."""
+    bundle = make_synthetic(cfg.data.synthetic)
+    if not bundle.splits.get("valid"):
+        seed = cfg.train.seed if cfg.data.valid_seed is None else cfg.data.valid_seed
+        train, valid = carve_validation(bundle.splits["train"], cfg.data.valid_fraction, seed)
+        bundle = DataBundle({**bundle.splits, "train": train, "valid": valid}, bundle.label_names, bundle.source, bundle.dims)
+    for split in ("valid", "test"):
+        if not bundle.splits.get(split):
+            raise DataError(f"{bundle.source}: the {split} split is empty")
+    return bundle
+
+
+def resolve_model_config(cfg: RunConfig, bundle: DataBundle) -> None:
+    """Fill the model's input sizes and class count from the data; refuse a mismatch."""
+    model = cfg.model
+    wanted = {"num_classes": len(bundle.label_names), "d_text": bundle.dims["text"], "d_audio": bundle.dims["audio"]}
+    for key, value in wanted.items():
+        current = getattr(model, key)
+        if current is None:
+            setattr(model, key, value)
+        elif current != value:
+            what = "classes" if key == "num_classes" else f"{key[2:]} feature dimension"
+            raise DataError(f"{bundle.source}: the data has {what} {value}, but config model.{key} is {current}")
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64) -> list[torch.Tensor]:
+    """Eval-mode logits, one N_i×C tensor per dialogue, in the input order."""
+    model.eval()
+    out: list[torch.Tensor | None] = [None] * len(items)
+    for idx in batch_indices([len(it.labels) for it in items], batch_size, rng=None):
+        batch = collate([items[i] for i in idx])
+        logits = model(batch.text, batch.audio, batch.mask).logits
+        for row, i in enumerate(idx):
+            out[i] = logits[row, : len(items[i].labels)]
+    return out  # type: ignore[return-value]
+
+
+def score(
+    model: torch.nn.Module, items: list[TensorDialogue], label_names: list[str], batch_size: int = 64
+) -> dict[str, Any]:
+    """Metrics over the labelled utterances of ``items``, plus the mean task loss."""
+    logits = torch.cat(predict_logits(model, items, batch_size))
+    labels = torch.cat([it.labels for it in items])
+    keep = labels != IGNORE
+    metrics = compute_metrics(labels[keep].numpy(), logits[keep].argmax(-1).numpy(), label_names)
+    metrics["loss"] = float(torch.nn.functional.cross_entropy(logits[keep], labels[keep]))
+    return metrics
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    out_dir: Path | None = None
+
+
+def check_out_dir(out_dir: str | Path | None, overwrite: bool) -> Path | None:
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out}: exists and is not a directory")
+    if (out / FINISHED_MARKER).exists() and not overwrite:
+        raise RunDirError(f"{out}: holds a finished run ({FINISHED_MARKER} exists); pass --overwrite to replace it")
+    return out
+
+
+def train(
+    cfg: RunConfig | str | Path | None = None,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    data: DataBundle | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train the configured model; write the run directory if ``out_dir`` is given.
+
+    ``cfg`` is a RunConfig, a YAML path, or None for the defaults. ``data`` replaces the
+    dataset the config names (for callers that build their own DataBundle).
+    """
+    if not isinstance(cfg, RunConfig):
+        cfg = load_config(cfg)
+    cfg = copy.deepcopy(cfg).validate()
+    out = check_out_dir(out_dir, overwrite)
+    say = log or (lambda msg: tqdm.write(msg))
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+
+    bundle = data if data is not None else load_data(cfg)
+    resolve_model_config(cfg, bundle)
+    cfg.validate()
+    set_seed(cfg.train.seed)
+    model = build_model(cfg.model)
+    if cfg.data.standardize:
+        model.inputs.set_stats(bundle.input_stats("train"))
+
+    items = {split: tensorize(bundle.splits[split]) for split in ("train", "valid", "test")}
+    lengths = [len(it.labels) for it in items["train"]]
+    names = bundle.label_names
+    weights = None
+    if cfg.train.class_weights == "balanced":
+        weights = balanced_class_weights(bundle.labels("train"), len(names))
+    opt_cls = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    rng = np.random.default_rng(cfg.train.seed)
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", dump_config(cfg))
+    params = model.num_parameters()
+    say(
+        f"{cfg.model.name}: {params:,} parameters; {bundle.source}: "
+        + ", ".join(f"{s} {len(items[s])} dialogues" for s in items)
+    )
+
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    since_best = 0
+    start = time.perf_counter()
+    for epoch in range(1, cfg.train.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        sums: dict[str, float] = {}
+        count = 0
+        batches = batch_indices(lengths, cfg.train.batch_size, rng, cfg.train.bucket_by_length)
+        for idx in tqdm(batches, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not cfg.train.progress):
+            batch = collate([items["train"][i] for i in idx])
+            out_b = model(batch.text, batch.audio, batch.mask)
+            loss, parts = self_distillation_loss(out_b.logits, out_b.student_logits, batch.labels, cfg.loss, weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.train.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            optimizer.step()
+            n = int((batch.labels != IGNORE).sum())
+            count += n
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+        valid = score(model, items["valid"], names)
+        row = {"epoch": epoch, **{f"train_{k}": v / max(count, 1) for k, v in sums.items()}}
+        row.update({f"valid_{k}": valid[k] for k in ("loss", "accuracy", "weighted_f1", "macro_f1", "uar")})
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        current = valid[cfg.train.select_metric]
+        improved = best is None or current > best[0]
+        if improved:
+            best = (current, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            since_best = 0
+        else:
+            since_best += 1
+        say(
+            f"epoch {epoch:3d}  loss {row['train_total']:.4f}  valid {format_metrics(valid)}"
+            f"  {row['seconds']:.1f}s{'  *' if improved else ''}"
+        )
+        if cfg.train.patience and since_best >= cfg.train.patience:
+            say(f"early stop: no {cfg.train.select_metric} improvement on valid for {cfg.train.patience} epochs")
+            break
+    assert best is not None
+    model.load_state_dict(best[2])
+    model.eval()
+    metrics = {
+        "valid": score(model, items["valid"], names),
+        "test": score(model, items["test"], names),  # the only time the test split is scored
+        "best_epoch": best[1],
+        "epochs_run": len(history),
+        "select_metric": cfg.train.select_metric,
+        "seed": cfg.train.seed,
+        "model": cfg.model.name,
+        "params": params,
+        "params_inference": model.num_parameters(inference_only=True),
+        "train_seconds": time.perf_counter() - start,
+    }
+    say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
+    say(f"test  {format_metrics(metrics['test'])}")
+    if out is not None:
+        write_run(out, model, metrics, history)
+        say(f"run written to {out}")
+    return TrainResult(model=model, metrics=metrics, history=history, out_dir=out)
+
+
+def write_run(out: Path, model: torch.nn.Module, metrics: dict[str, Any], history: list[dict[str, float]]) -> None:
+    from .plots import plot_confusion, plot_curves
+
+    save_pretrained(model, out)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(out / "log.csv", buf.getvalue())
+    plot_curves(history, out / "training_curves.png", metrics["best_epoch"], metrics["select_metric"])
+    plot_confusion(metrics["test"], out / "confusion_matrix.png")
+    write_json(out / FINISHED_MARKER, metrics)  # last: marks the run finished
