@@ -294,7 +294,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if overrides:
         data = merge(data, parse_overrides(overrides))
         source += " + --set"
-    return from_dict(RunConfig, data, source).validate()
+    cfg = from_dict(RunConfig, data, source)
+    try:
+        return cfg.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def dump_config(cfg: RunConfig) -> str:

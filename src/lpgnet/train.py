@@ -19,6 +19,7 @@ import copy
 import csv
 import io
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,7 @@ def train(
         cfg = load_config(cfg)
     cfg = copy.deepcopy(cfg).validate()
     out = check_out_dir(out_dir, overwrite)
-    say = log or (lambda msg: tqdm.write(msg))
+    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
 

@@ -71,7 +71,7 @@ def batch_indices(
         order = idx[np.argsort(lengths, kind="stable")] if bucket else idx
         return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     if bucket:
-        jitter = np.asarray(lengths, dtype=float) * rng.uniform(0.8, 1.25, size=len(lengths))
+        jitter = np.asarray(lengths, dtype=float) * rng.uniform(0.9, 1.1, size=len(lengths))
         order = idx[np.argsort(jitter, kind="stable")]
     else:
         order = rng.permutation(idx)

@@ -1,0 +1,126 @@
+"""LPGNet assembly: every paper variant is a config switch; checkpoints round-trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from conftest import tiny_config, tiny_model
+from lpgnet import ConfigError, DataError, LPGNet, LPGNetConfig, LinearBaseline, LinearConfig, build_model, load_pretrained
+from lpgnet.fusion import ConcatFusion
+from test_lpia import VARIANTS
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "paper")
+def test_every_variant_trains_a_step(variant):
+    model = tiny_model(**variant).train()
+    t, a, mask = torch.randn(3, 6, 12), torch.randn(3, 6, 7), torch.ones(3, 6, dtype=torch.bool)
+    out = model(t, a, mask)
+    assert out.logits.shape == (3, 6, 4)
+    assert set(out.student_logits) == set(model.modalities)  # one student per modality
+    (out.logits.sum() + sum(z.sum() for z in out.student_logits.values())).backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad and "bn" not in n)
+
+
+def test_ablation_switches_change_the_structure():
+    full = tiny_model()
+    assert set(full.lpia.blocks) == {"text_intra", "audio_intra", "audio_to_text", "text_to_audio"}
+    assert set(tiny_model(inter_attention=False).lpia.blocks) == {"text_intra", "audio_intra"}
+    assert set(tiny_model(intra_attention=False).lpia.blocks) == {"audio_to_text", "text_to_audio"}
+    assert all(b.ffn is None for b in tiny_model(ffn=False).lpia.blocks.values())
+    assert isinstance(tiny_model(fusion="concat").fusion, ConcatFusion)
+    text_only = tiny_model(modalities=["text"])
+    assert set(text_only.lpia.blocks) == {"text_intra"} and "audio" not in text_only.inputs.dims
+    assert text_only.num_parameters() < full.num_parameters()
+
+
+def test_unimodal_model_ignores_the_other_modality():
+    model = tiny_model(modalities=["text"]).eval()
+    t, mask = torch.randn(1, 4, 12), torch.ones(1, 4, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(model(t, None, mask).logits, model(t, torch.randn(1, 4, 99), mask).logits)
+
+
+def test_outputs_expose_gates_and_attention():
+    model = tiny_model().eval()
+    out = model(torch.randn(2, 5, 12), torch.randn(2, 5, 7), torch.ones(2, 5, dtype=torch.bool), need_weights=True)
+    assert out.alpha.shape == (2, 5, 2) and out.modalities == ("text", "audio")
+    torch.testing.assert_close(out.alpha.sum(-1), torch.ones(2, 5))
+    assert set(out.attention) == set(model.paths)
+    assert out.attention["audio_to_text"].shape == (2, 2, 5, 5)
+    assert out.student_logits == {}  # students are training-only
+
+
+def test_no_speaker_input_anywhere():
+    import inspect
+
+    assert list(inspect.signature(LPGNet.forward).parameters) == ["self", "text", "audio", "mask", "need_weights"]
+    assert not any("speaker" in n for n, _ in tiny_model().named_parameters())
+
+
+@pytest.mark.parametrize(
+    "bad,field",
+    [
+        ({"heads": 3}, "heads"),
+        ({"kernel_size": 2}, "kernel_size"),
+        ({"modalities": []}, "modalities"),
+        ({"modalities": ["text"], "intra_attention": False}, "no attention path"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
+def test_invalid_configs_are_refused_with_the_field_named(bad, field):
+    with pytest.raises(ConfigError, match=field):
+        LPGNet(tiny_config(**bad))
+
+
+def test_sizes_must_be_known_to_build():
+    with pytest.raises(ConfigError, match="num_classes"):
+        LPGNet(LPGNetConfig())
+
+
+def test_wrong_feature_dimension_is_a_clear_error():
+    model = tiny_model().eval()
+    with pytest.raises(DataError, match="text features: expected dimension 12, got 11"):
+        model(torch.randn(1, 3, 11), torch.randn(1, 3, 7), torch.ones(1, 3, dtype=torch.bool))
+    with pytest.raises(DataError, match="audio features: required"):
+        model(torch.randn(1, 3, 12), None, torch.ones(1, 3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("factory", [lambda: tiny_model(kernel_size=3, multimodal_gate="scalar"),
+                                     lambda: LinearBaseline(LinearConfig(d_text=12, d_audio=7, num_classes=4))])
+def test_save_and_load_pretrained_round_trip(tmp_path, factory):
+    model = factory().eval()
+    model.inputs.set_stats({"text": (torch.randn(12), torch.rand(12) + 0.5), "audio": (torch.randn(7), torch.rand(7) + 0.5)})
+    path = model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path)
+    assert loaded.config == model.config and not loaded.training
+    x = (torch.randn(2, 4, 12), torch.randn(2, 4, 7), torch.ones(2, 4, dtype=torch.bool))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(*x).logits, model(*x).logits)
+    with safe_open(str(path), "pt") as f:  # config travels as JSON metadata, no pickle
+        assert json.loads(f.metadata()["lpgnet_model_config"])["name"] == model.config.name
+    assert type(load_pretrained(path)) is type(model)
+
+
+def test_from_pretrained_refuses_the_wrong_class_and_non_checkpoints(tmp_path):
+    from lpgnet import RunDirError
+
+    LinearBaseline(LinearConfig(d_text=12, d_audio=7, num_classes=4)).save_pretrained(tmp_path)
+    with pytest.raises(RunDirError, match="not a LPGNet"):
+        LPGNet.from_pretrained(tmp_path)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(RunDirError, match="junk.safetensors"):
+        load_pretrained(junk)
+    with pytest.raises(RunDirError, match="not found"):
+        load_pretrained(tmp_path / "missing")
+
+
+def test_registry_builds_by_name():
+    model = build_model(tiny_config())
+    assert isinstance(model, LPGNet)
+    assert isinstance(build_model(LinearConfig(d_text=3, d_audio=2, num_classes=2)), LinearBaseline)
