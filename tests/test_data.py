@@ -114,3 +114,9 @@ def test_length_buckets_cover_everything_once_and_reduce_padding():
     shuffled = batch_indices(lengths, 16, np.random.default_rng(1), bucket=False)
     assert padding(batches) < 0.3 * padding(shuffled)
     assert batches != batch_indices(lengths, 16, np.random.default_rng(2))  # membership varies by epoch
+
+
+def test_no_one_dialogue_training_batch():
+    for n in (17, 33, 1 + 8 * 5):
+        batches = batch_indices(list(range(5, 5 + n)), 8, np.random.default_rng(0))
+        assert min(len(b) for b in batches) >= 2 and sum(len(b) for b in batches) == n

@@ -67,6 +67,15 @@ def test_teacher_detached_in_kl(detach):
     assert (kl_grad < 1e-6) == detach
 
 
+def test_kl_on_all_real_utterances_includes_unlabelled_ones():
+    mask = torch.tensor([[True, True, True]])  # the third utterance is real but unlabelled
+    cfg = LossConfig(gamma1=1.0, gamma2=0.0, gamma3=1.0, kl_on="all")
+    _, parts = self_distillation_loss(torch.tensor(TEACHER), {"text": torch.tensor(TEXT)}, torch.tensor(LABELS), cfg,
+                                      mask=mask)
+    assert parts["kl_text"] == pytest.approx(sum(kl(TEACHER[0][i], TEXT[0][i], 1.0) for i in range(3)) / 3, rel=1e-5)
+    assert parts["task"] == pytest.approx((ce(TEACHER[0][0], 0) + ce(TEACHER[0][1], 2)) / 2, rel=1e-5)
+
+
 def test_padding_and_unlabelled_do_not_count():
     cfg = LossConfig()
     base, _ = self_distillation_loss(torch.tensor(TEACHER), {"text": torch.tensor(TEXT)}, torch.tensor(LABELS), cfg)

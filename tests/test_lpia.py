@@ -20,6 +20,7 @@ VARIANTS = [
     {"fusion": "concat"},
     {"multimodal_gate": "scalar"},
     {"ffn_layer_norm": True},
+    {"attn_out_proj": True},
 ]
 
 

@@ -36,6 +36,7 @@ def test_hand_example():
                       "confusion_matrix", "labels"}
 
 
-def test_uar_ignores_classes_absent_from_truth():
+def test_macro_scores_average_over_classes_present_in_truth():
     m = compute_metrics(np.array([0, 0, 1]), np.array([0, 2, 1]), ["a", "b", "c"])
     assert m["uar"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)  # class c absent from truth: not averaged

@@ -60,6 +60,14 @@ def test_evaluate_reproduces_the_saved_test_figures(tmp_path, capsys):
     assert result["metrics"]["accuracy"] == saved["accuracy"]
 
 
+def test_evaluate_changes_data_only(tmp_path, capsys):
+    out = tmp_path / "run"
+    train(small(), out_dir=out)
+    assert main(["evaluate", "--run", str(out), "--set", "model.d_model=8"]) == 2
+    assert "can only change data.* fields" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(out), "--set", "data.synthetic.seed=99", "--split", "test"]) == 0
+
+
 def test_same_seed_same_metrics_other_seed_differs():
     a = train(small()).metrics["test"]
     b = train(small()).metrics["test"]

@@ -7,7 +7,7 @@ gains come from modelling the conversation or merely from the features.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -15,20 +15,13 @@ from torch import Tensor, nn
 
 from .checkpoint import PretrainedMixin
 from .layers import ModalityInputs, ModelOutput
-from .model import Modality, check_io_dims, require_built
+from .model import IOConfig
 from .registry import register_model
 
 
 @dataclass
-class LinearConfig:
+class LinearConfig(IOConfig):
     name: Literal["linear"] = "linear"
-    d_text: int | None = None
-    d_audio: int | None = None
-    num_classes: int | None = None
-    modalities: list[Modality] = field(default_factory=lambda: ["text", "audio"])
-
-    def validate(self, where: str = "model") -> None:
-        check_io_dims(self, where)
 
 
 @register_model("linear", LinearConfig)
@@ -38,10 +31,9 @@ class LinearBaseline(PretrainedMixin, nn.Module):
     def __init__(self, config: LinearConfig) -> None:
         super().__init__()
         config.validate()
-        require_built(config)
+        dims = config.input_dims()
         self.config = config
         self.modalities = tuple(config.modalities)
-        dims = {m: getattr(config, f"d_{m}") for m in self.modalities}
         self.inputs = ModalityInputs(dims)
         self.fc = nn.Linear(sum(dims.values()), config.num_classes)  # type: ignore[arg-type]
 

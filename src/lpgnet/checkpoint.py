@@ -42,7 +42,7 @@ def save_pretrained(model: torch.nn.Module, path: str | Path) -> Path:
 
 def read_model_config(path: str | Path) -> Any:
     """The model config stored in a checkpoint's metadata, as its dataclass."""
-    from .config import _model_from_dict
+    from .config import model_config_from_dict
 
     target = _weights_file(path)
     if not target.exists():
@@ -58,7 +58,7 @@ def read_model_config(path: str | Path) -> Any:
         raw = json.loads(meta[_CONFIG_KEY])
     except json.JSONDecodeError:
         raise RunDirError(f"{target}: metadata field '{_CONFIG_KEY}' is not valid JSON") from None
-    return _model_from_dict(raw, f"{target} (metadata)")
+    return model_config_from_dict(raw, f"{target} (metadata)")
 
 
 def load_pretrained(path: str | Path, map_location: str = "cpu") -> torch.nn.Module:

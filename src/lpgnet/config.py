@@ -114,7 +114,8 @@ class RunConfig:
 def to_dict(obj: Any) -> Any:
     """Dataclass -> plain dict/list/scalars (what ``yaml.safe_dump`` can write)."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        names = sorted((f.name for f in dataclasses.fields(obj)), key=lambda n: n != "name")  # name first
+        return {n: to_dict(getattr(obj, n)) for n in names}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     return obj
@@ -195,13 +196,14 @@ def from_dict(cls: type, data: dict[str, Any], source: str = "config", prefix: s
         if key not in names:
             raise ConfigError(f"{source}: unknown key '{dotted}' (known keys here: {', '.join(names)})")
         if cls is RunConfig and key == "model":
-            kwargs[key] = _model_from_dict(value, source)
+            kwargs[key] = model_config_from_dict(value, source)
         else:
             kwargs[key] = _convert(value, hints[key], dotted, source)
     return cls(**kwargs)
 
 
-def _model_from_dict(value: Any, source: str) -> Any:
+def model_config_from_dict(value: Any, source: str) -> Any:
+    """A model section -> the config dataclass its ``name`` registers."""
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: model: expected a mapping, got {value!r}")
     name = value.get("name", "lpgnet")

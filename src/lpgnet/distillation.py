@@ -11,11 +11,15 @@ Open choices (SPEC), as config fields:
   teacher, not the teacher towards the students -- the usual choice in distillation.
 - ``kl_tau_squared`` (default true): multiply the KL term by τ² (Hinton et al.), which
   keeps its gradient scale independent of τ. At the paper's τ = 1 it changes nothing.
+- ``kl_on`` (default ``labelled``): the KL term needs no label, so it could also run on
+  the unlabelled context utterances of a dialogue (``all`` real utterances). The paper
+  trains on labelled utterances only; ``all`` is a semi-supervised option.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +40,7 @@ class LossConfig:
     tau: float = 1.0
     detach_teacher: bool = True
     kl_tau_squared: bool = True
+    kl_on: Literal["labelled", "all"] = "labelled"
 
     def validate(self, where: str) -> None:
         for name in ("gamma1", "gamma2", "gamma3"):
@@ -61,9 +66,14 @@ def self_distillation_loss(
     labels: Tensor,
     cfg: LossConfig,
     class_weights: Tensor | None = None,
+    mask: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Total loss (22) and its parts (for logging). ``labels`` is B×N with IGNORE."""
+    """Total loss (22) and its parts (for logging). ``labels`` is B×N with IGNORE;
+    ``mask`` (B×N, real utterances) is needed only for ``kl_on="all"``."""
     valid = labels != IGNORE
+    if cfg.kl_on == "all" and mask is None:
+        raise ValueError("kl_on='all' needs the utterance mask")
+    kl_rows = mask.bool() if cfg.kl_on == "all" else valid
     num_classes = logits.shape[-1]
 
     def ce(z: Tensor) -> Tensor:  # (17), (20): mean over valid utterances
@@ -78,7 +88,7 @@ def self_distillation_loss(
     scale = cfg.tau**2 if cfg.kl_tau_squared else 1.0
     for m, z_m in student_logits.items():
         ce_m = ce(z_m)
-        kl_m = masked_kl(teacher, z_m, valid, cfg.tau) * scale
+        kl_m = masked_kl(teacher, z_m, kl_rows, cfg.tau) * scale
         total = total + cfg.gamma2 * ce_m + cfg.gamma3 * kl_m
         parts[f"ce_{m}"] = float(ce_m.detach())
         parts[f"kl_{m}"] = float(kl_m.detach())

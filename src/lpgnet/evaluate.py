@@ -1,42 +1,58 @@
 """Re-score a saved run: rebuild its data from ``config.yaml``, load its weights, and
-score the test split again -- the figures must equal the run's ``metrics.json``."""
+score a split again -- on the test split the figures must equal the run's ``metrics.json``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import load_pretrained
 from .config import load_config
 from .data.batching import tensorize
-from .errors import RunDirError
+from .data.conversation import DataBundle
+from .errors import ConfigError, RunDirError
 from .metrics import HEADLINE
 from .train import FINISHED_MARKER, load_data, resolve_model_config, score
 
 
 def load_run(run_dir: str | Path, overrides: list[str] | None = None):
-    """(config, model) of a run directory; ``overrides`` are ``--set`` pairs for the data."""
+    """(config, model) of a run directory. ``overrides`` may change the data only: the
+    model is rebuilt from its checkpoint, so a ``model.*`` override would be ignored."""
     run = Path(run_dir)
     if not run.is_dir():
         raise RunDirError(f"{run}: run directory not found")
     for name in ("config.yaml", "model.safetensors"):
         if not (run / name).exists():
             raise RunDirError(f"{run}: {name} missing (not a finished lpgnet run?)")
+    bad = [o for o in overrides or [] if not o.strip().startswith("data.")]
+    if bad:
+        raise ConfigError(f"--set {bad[0]!r}: evaluate can only change data.* fields (the model comes from the checkpoint)")
     cfg = load_config(run / "config.yaml", overrides)
     return cfg, load_pretrained(run)
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", overrides: list[str] | None = None) -> dict[str, Any]:
-    """Metrics of a saved run on ``split``, and whether they match its metrics.json."""
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", overrides: list[str] | None = None, data: DataBundle | None = None
+) -> dict[str, Any]:
+    """Metrics of a saved run on ``split``, and whether they match its metrics.json.
+
+    ``data`` is for runs trained on a DataBundle passed in Python (``train(data=...)``):
+    their config cannot rebuild it, so it must be given again.
+    """
     cfg, model = load_run(run_dir, overrides)
-    bundle = load_data(cfg)
+    saved_path = Path(run_dir) / FINISHED_MARKER
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+    bundle = data if data is not None else load_data(cfg)
+    if data is None and not overrides and saved.get("data") not in (None, bundle.source):
+        raise RunDirError(
+            f"{run_dir}: trained on {saved['data']!r}, which its config cannot rebuild; "
+            "pass that data to evaluate_run(data=...)"
+        )
     resolve_model_config(cfg, bundle)  # refuses data whose sizes differ from the model's
     metrics = score(model, tensorize(bundle.splits[split]), bundle.label_names)
-    saved_path = Path(run_dir) / FINISHED_MARKER
     matches = None
-    if saved_path.exists() and not overrides:
-        import json
-
-        saved = json.loads(saved_path.read_text())[split]
-        matches = all(saved[k] == metrics[k] for k in HEADLINE) and saved["confusion_matrix"] == metrics["confusion_matrix"]
+    if split in saved and not overrides:
+        ref = saved[split]
+        matches = all(ref[k] == metrics[k] for k in HEADLINE) and ref["confusion_matrix"] == metrics["confusion_matrix"]
     return {"split": split, "metrics": metrics, "matches_saved": matches}

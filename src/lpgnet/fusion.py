@@ -43,7 +43,8 @@ class MultimodalGate(nn.Module):
 
     def __init__(self, d_model: int, mode: Literal["scalar", "vector"]) -> None:
         super().__init__()
-        self.score = nn.Linear(d_model, 1 if mode == "scalar" else d_model)
+        # No bias: a bias shared by the modalities cancels in the softmax across them.
+        self.score = nn.Linear(d_model, 1 if mode == "scalar" else d_model, bias=False)
 
     def forward(self, feats: list[Tensor]) -> tuple[Tensor, Tensor]:
         stacked = torch.stack(feats, dim=-2)  # B×N×M×d

@@ -10,17 +10,16 @@ from torch import Tensor, nn
 
 from .errors import DataError
 
-MODALITIES = ("text", "audio")
-
-
 @dataclass
 class ModelOutput:
     """What every registered model returns.
 
     ``logits`` (B×N×C) is the prediction (SPEC (15)); ``student_logits`` holds the
     unimodal heads of self-distillation (SPEC (18)), used by the loss in training only.
-    ``alpha`` is the multimodal gate (B×N×M, M modalities in ``modalities`` order) and
-    ``attention`` maps each LPIA path to its B×heads×N×N weights, when asked for.
+    ``alpha`` is the multimodal gate per utterance (B×N×M, M modalities in
+    ``modalities`` order; with the per-dimension "vector" gate it is the mean over the d
+    dimensions of ``alpha_full``, B×N×M×d). ``attention`` maps each LPIA path to its
+    B×heads×N×N weights, when asked for.
     """
 
     logits: Tensor

@@ -65,14 +65,14 @@ class MaskedAttention(nn.Module):
     only when the weights are asked for (inspection), and both give the same output.
     """
 
-    def __init__(self, d_model: int, heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, heads: int, out_proj: bool = False) -> None:
         super().__init__()
         self.heads = heads
         self.q = nn.Linear(d_model, d_model)
         self.k = nn.Linear(d_model, d_model)
         self.v = nn.Linear(d_model, d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = dropout
+        # (3) has no output projection; a standard multi-head layer has one (switchable).
+        self.out = nn.Linear(d_model, d_model) if out_proj else nn.Identity()
 
     def _split(self, x: Tensor) -> Tensor:
         b, n, d = x.shape
@@ -87,14 +87,13 @@ class MaskedAttention(nn.Module):
         # output is discarded by the query mask downstream.
         allowed = key_mask[:, None, None, :]
         allowed = allowed | ~key_mask.any(-1)[:, None, None, None]
-        drop = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             weights = scores.masked_fill(~allowed, float("-inf")).softmax(-1)  # (5)
-            out = F.dropout(weights, drop, self.training) @ v
+            out = weights @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=drop)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
         b, h, n, dh = out.shape
         return self.out(out.transpose(1, 2).reshape(b, n, h * dh)), weights
 
@@ -111,7 +110,8 @@ class GlobalCompression(nn.Module):
     def forward(self, a: Tensor, mask: Tensor) -> Tensor:
         g = self.conv(masked_mean(a, mask).unsqueeze(-1)).squeeze(-1)
         if self.training and g.shape[0] == 1:
-            # BatchNorm cannot take batch statistics from one dialogue: use running ones.
+            # BatchNorm cannot take batch statistics from one dialogue: use the running
+            # ones. (The trainer never makes a one-dialogue batch; a user loop might.)
             g = F.batch_norm(g, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias, False)
         else:
             g = self.bn(g)
@@ -122,10 +122,17 @@ class InteractionBlock(nn.Module):
     """One LPIA path: attention (3)-(5), then two-stage residual enhancement (6)-(8)."""
 
     def __init__(
-        self, d_model: int, heads: int, d_ff: int, dropout: float, use_ffn: bool = True, layer_norm: bool = False
+        self,
+        d_model: int,
+        heads: int,
+        d_ff: int,
+        dropout: float,
+        use_ffn: bool = True,
+        layer_norm: bool = False,
+        out_proj: bool = False,
     ) -> None:
         super().__init__()
-        self.attn = MaskedAttention(d_model, heads)
+        self.attn = MaskedAttention(d_model, heads, out_proj)
         self.compress = GlobalCompression(d_model)
         self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model)) if use_ffn else None
         self.drop = nn.Dropout(dropout)
@@ -166,12 +173,13 @@ class LPIA(nn.Module):
         paths: list[str],
         use_ffn: bool = True,
         layer_norm: bool = False,
+        out_proj: bool = False,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
         self.project = nn.ModuleDict({m: ModalityProjection(dim, d_model, kernel_size) for m, dim in input_dims.items()})
         self.blocks = nn.ModuleDict(
-            {p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm) for p in self.paths}
+            {p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj) for p in self.paths}
         )
 
     def forward(

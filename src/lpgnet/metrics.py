@@ -52,8 +52,10 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[st
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        # UAR over the classes that occur in y_true (a class absent from a split has no recall)
+        # Macro F1 and UAR average over the classes that occur in y_true: a class absent
+        # from a split has no recall and no meaningful F1 (predicting it still costs
+        # precision elsewhere). With every class present this is sklearn's macro average.
+        "macro_f1": float(f1[present].mean()),
         "uar": float(rec[present].mean()),
         "ova_accuracy": float(np.mean(ova_acc)),
         "ova_f1": float(np.mean(ova_f1)),

@@ -29,43 +29,51 @@ from .registry import register_model
 Modality = Literal["text", "audio"]
 
 
-def check_io_dims(cfg: object, where: str) -> None:
-    """Input sizes and class count are filled from the data; when set they must be sane."""
-    for name in ("d_text", "d_audio"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"{where}.{name}: expected a positive integer or null, got {value}")
-    if cfg.num_classes is not None and cfg.num_classes < 2:  # type: ignore[attr-defined]
-        raise ConfigError(f"{where}.num_classes: expected at least 2, got {cfg.num_classes}")  # type: ignore[attr-defined]
-    mods = list(cfg.modalities)  # type: ignore[attr-defined]
-    if not mods or len(set(mods)) != len(mods):
-        raise ConfigError(f"{where}.modalities: expected a non-empty list of distinct modalities, got {mods}")
+@dataclass
+class IOConfig:
+    """What every model needs to know about its data: input sizes, classes, modalities.
+    The sizes are filled from the data by the trainer; when set they must match it."""
 
+    d_text: int | None = None
+    d_audio: int | None = None
+    num_classes: int | None = None
+    modalities: list[Modality] = field(default_factory=lambda: ["text", "audio"])
 
-def require_built(cfg: object, where: str = "model") -> None:
-    """Before building: the data-derived sizes must be known."""
-    needed = ["num_classes"] + [f"d_{m}" for m in cfg.modalities]  # type: ignore[attr-defined]
-    missing = [n for n in needed if getattr(cfg, n) is None]
-    if missing:
-        raise ConfigError(f"{where}.{missing[0]}: not set (the trainer fills it from the data; set it to build directly)")
+    def validate_io(self, where: str) -> None:
+        for name in ("d_text", "d_audio"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{where}.{name}: expected a positive integer or null, got {value}")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ConfigError(f"{where}.num_classes: expected at least 2, got {self.num_classes}")
+        if not self.modalities or len(set(self.modalities)) != len(self.modalities):
+            raise ConfigError(f"{where}.modalities: expected a non-empty list of distinct modalities, got {self.modalities}")
+
+    def input_dims(self, where: str = "model") -> dict[str, int]:
+        """{modality: input size} for the modalities used; all sizes must be known."""
+        needed = ["num_classes"] + [f"d_{m}" for m in self.modalities]
+        missing = [n for n in needed if getattr(self, n) is None]
+        if missing:
+            raise ConfigError(f"{where}.{missing[0]}: not set (the trainer fills it from the data; set it to build directly)")
+        return {m: getattr(self, f"d_{m}") for m in self.modalities}
+
+    def validate(self, where: str = "model") -> None:
+        self.validate_io(where)
 
 
 @dataclass
-class LPGNetConfig:
+class LPGNetConfig(IOConfig):
     """LPGNet's hyperparameters. Defaults are the paper's; fields marked open are SPEC's
     open choices (see docs/MODEL.md for how each default was chosen)."""
 
     name: Literal["lpgnet"] = "lpgnet"
-    d_text: int | None = None  # input sizes and classes: filled from the data
-    d_audio: int | None = None
-    num_classes: int | None = None
-    modalities: list[Modality] = field(default_factory=lambda: ["text", "audio"])
     d_model: int = 768
     heads: int = 8  # open
     kernel_size: int = 1  # (2) paper: 1; open whether >1 helps
     d_ff_mult: int = 4  # (8) d_ff = d_ff_mult * d_model; open: 2 or 4
     dropout: float = 0.1
     ffn_layer_norm: bool = False  # (8) LayerNorm after the FFN residual; open
+    attn_out_proj: bool = False  # (3) has none; true = a standard multi-head output layer
     position: Literal["none", "sinusoidal"] = "none"  # not in the paper: utterance order
     # Ablations (Table 3)
     intra_attention: bool = True
@@ -75,7 +83,7 @@ class LPGNetConfig:
     multimodal_gate: Literal["scalar", "vector"] = "vector"  # (13) open
 
     def validate(self, where: str = "model") -> None:
-        check_io_dims(self, where)
+        self.validate_io(where)
         for name in ("d_model", "heads", "d_ff_mult"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")
@@ -101,10 +109,9 @@ class LPGNet(PretrainedMixin, nn.Module):
     def __init__(self, config: LPGNetConfig) -> None:
         super().__init__()
         config.validate()
-        require_built(config)
+        dims = config.input_dims()
         self.config = config
         self.modalities: tuple[str, ...] = tuple(config.modalities)
-        dims = {m: getattr(config, f"d_{m}") for m in self.modalities}
         self.paths = active_paths(self.modalities, config.intra_attention, config.inter_attention)
         self.inputs = ModalityInputs(dims)
         self.lpia = LPIA(
@@ -117,6 +124,7 @@ class LPGNet(PretrainedMixin, nn.Module):
             self.paths,
             use_ffn=config.ffn,
             layer_norm=config.ffn_layer_norm,
+            out_proj=config.attn_out_proj,
         )
         if config.fusion == "dual_gated":
             self.fusion: nn.Module = DualGatedFusion(config.d_model, self.paths, self.modalities, config.multimodal_gate)

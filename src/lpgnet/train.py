@@ -128,11 +128,12 @@ def train(
 ) -> TrainResult:
     """Train the configured model; write the run directory if ``out_dir`` is given.
 
-    ``cfg`` is a RunConfig, a YAML path, or None for the defaults. ``data`` replaces the
+    ``cfg`` is a RunConfig, a YAML path or preset name, or None for the ``synthetic``
+    preset (as ``lpgnet train`` without ``--config``). ``data`` replaces the
     dataset the config names (for callers that build their own DataBundle).
     """
     if not isinstance(cfg, RunConfig):
-        cfg = load_config(cfg)
+        cfg = load_config(cfg if cfg is not None else "synthetic")  # same default as the CLI
     cfg = copy.deepcopy(cfg).validate()
     out = check_out_dir(out_dir, overwrite)
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
@@ -157,9 +158,6 @@ def train(
     optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     rng = np.random.default_rng(cfg.train.seed)
 
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.yaml", dump_config(cfg))
     params = model.num_parameters()
     say(
         f"{cfg.model.name}: {params:,} parameters; {bundle.source}: "
@@ -179,7 +177,9 @@ def train(
         for idx in tqdm(batches, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not cfg.train.progress):
             batch = collate([items["train"][i] for i in idx])
             out_b = model(batch.text, batch.audio, batch.mask)
-            loss, parts = self_distillation_loss(out_b.logits, out_b.student_logits, batch.labels, cfg.loss, weights)
+            loss, parts = self_distillation_loss(
+                out_b.logits, out_b.student_logits, batch.labels, cfg.loss, weights, batch.mask
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.train.grad_clip:
@@ -222,18 +222,27 @@ def train(
         "params": params,
         "params_inference": model.num_parameters(inference_only=True),
         "train_seconds": time.perf_counter() - start,
+        "data": bundle.source,
     }
     say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
     say(f"test  {format_metrics(metrics['test'])}")
     if out is not None:
-        write_run(out, model, metrics, history)
+        write_run(out, cfg, model, metrics, history)
         say(f"run written to {out}")
     return TrainResult(model=model, metrics=metrics, history=history, out_dir=out)
 
 
-def write_run(out: Path, model: torch.nn.Module, metrics: dict[str, Any], history: list[dict[str, float]]) -> None:
+def write_run(
+    out: Path, cfg: RunConfig, model: torch.nn.Module, metrics: dict[str, Any], history: list[dict[str, float]]
+) -> None:
+    """Write the run directory. Nothing is written before training has finished; a run
+    being replaced (--overwrite) first loses its finished marker, so a crash part-way
+    never leaves a directory that looks finished but mixes old and new files."""
     from .plots import plot_confusion, plot_curves
 
+    out.mkdir(parents=True, exist_ok=True)
+    (out / FINISHED_MARKER).unlink(missing_ok=True)
+    write_text(out / "config.yaml", dump_config(cfg))
     save_pretrained(model, out)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(history[0]))

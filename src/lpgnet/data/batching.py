@@ -25,10 +25,6 @@ class Batch:
     mask: Tensor  # B×N bool, True = real utterance
     labels: Tensor  # B×N long, IGNORE at padding and unlabelled utterances
 
-    @property
-    def size(self) -> int:
-        return int(self.mask.shape[0])
-
 
 @dataclass
 class TensorDialogue:
@@ -76,5 +72,8 @@ def batch_indices(
     else:
         order = rng.permutation(idx)
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        # BatchNorm (6) needs two dialogues for batch statistics: no one-dialogue batch.
+        batches[-2].extend(batches.pop())
     rng.shuffle(batches)  # type: ignore[arg-type]
     return batches

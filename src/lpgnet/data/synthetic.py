@@ -14,9 +14,9 @@ text-only   ``ang`` and ``fru`` share one  the text stream is needed (an audio-o
             text prototypes differ
 context-    ``neu`` and ``sad`` share both a dialogue's *mood* decides which of the
 only        prototypes. Each dialogue is   two its low-arousal utterances are; the mood
-            calm (-> ``neu``) or gloomy    is visible only by pooling many utterances
-            (-> ``sad``); every utterance  (LPIA's attention / global compression); a
-            carries a faint mood shift     per-utterance model is at chance on the pair
+            calm (-> ``neu``) or gloomy    is faint in one utterance (d' = mood_strength
+            (-> ``sad``); every utterance  per modality) and clear once many utterances
+            carries a faint mood shift     are pooled (LPIA's attention / compression)
 inertia     a speaker keeps their emotion  a fraction of utterances are *weak* (faint
             on their next turn with        cues) and are best resolved from the same
             probability ``inertia``        speaker's neighbouring turns
