@@ -28,7 +28,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run
     from .metrics import format_metrics
 
-    result = evaluate_run(args.run, split=args.split, overrides=args.set)
+    overrides = list(args.set or []) + ([f"data.path={args.data}"] if args.data else [])
+    result = evaluate_run(args.run, split=args.split, overrides=overrides or None)
     print(f"{args.split}: {format_metrics(result['metrics'])}")
     if result["matches_saved"] is not None:
         print(f"matches {Path(args.run) / 'metrics.json'}: {'yes' if result['matches_saved'] else 'NO'}")
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="re-score a saved run (reproduces its metrics.json)")
     p.add_argument("--run", required=True, help="run directory written by lpgnet train")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--data", help="conversation file to score instead of the run's data.path (jsonl runs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a data field of the run's config")
     p.add_argument("--json", action="store_true", help="also print all metrics as JSON")
     p.set_defaults(func=_evaluate)

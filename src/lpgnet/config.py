@@ -32,10 +32,24 @@ from .registry import model_config_class
 
 @dataclass
 class DataConfig:
-    """Where the conversations come from and how the validation split is carved."""
+    """Where the conversations come from and how the validation split is carved.
 
-    source: Literal["synthetic"] = "synthetic"
+    ``synthetic``: the built-in generator (``data.synthetic``). ``jsonl``: the generic
+    conversation format (see ``lpgnet.data.jsonl``): ``path`` to the utterances file,
+    ``splits`` to a JSON of protocols and ``protocol`` to pick one; feature fields hold
+    precomputed vectors. Relative paths are relative to the working directory.
+    """
+
+    source: Literal["synthetic", "jsonl"] = "synthetic"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    path: str | None = None
+    splits: str | None = None
+    protocol: str | None = None
+    label_field: str = "label"
+    labels: list[str] | None = None  # the label set, in class-index order; null = sorted set found
+    unlabelled: Literal["context", "drop"] = "context"  # keep as context (masked out of loss/metrics) or drop
+    text_feature: str | None = None  # field with a precomputed text vector per utterance
+    audio_feature: str | None = None  # field with a precomputed audio vector (e.g. audio_logits4)
     # Validation dialogues are held out of the *training* dialogues only (never test).
     valid_fraction: float = 0.1
     # Seed of the train/valid carve; null = the run's train.seed (so seeds vary both).
@@ -45,6 +59,12 @@ class DataConfig:
 
     def validate(self, where: str) -> None:
         self.synthetic.validate(f"{where}.synthetic")
+        if self.source == "jsonl":
+            for name in ("path", "splits", "protocol"):
+                if not getattr(self, name):
+                    raise ConfigError(f"{where}.{name}: required when {where}.source is jsonl")
+            if not (self.text_feature or self.audio_feature):
+                raise ConfigError(f"{where}: source jsonl needs text_feature or audio_feature (a field with vectors)")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ConfigError(f"{where}.valid_fraction: expected a number in (0, 1), got {self.valid_fraction}")
 

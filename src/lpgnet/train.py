@@ -33,6 +33,7 @@ from .checkpoint import save_pretrained
 from .config import RunConfig, dump_config, load_config
 from .data.batching import TensorDialogue, batch_indices, collate, tensorize
 from .data.conversation import DataBundle, carve_validation
+from .data.jsonl import load_jsonl_bundle
 from .data.synthetic import make_synthetic
 from .distillation import IGNORE, balanced_class_weights, self_distillation_loss
 from .errors import DataError, RunDirError
@@ -51,7 +52,14 @@ def set_seed(seed: int) -> None:
 
 def load_data(cfg: RunConfig) -> DataBundle:
     """The dialogues a config names, with a validation split carved if none is given."""
-    bundle = make_synthetic(cfg.data.synthetic)
+    d = cfg.data
+    if d.source == "jsonl":
+        bundle = load_jsonl_bundle(
+            d.path, d.splits, d.protocol, d.label_field, d.labels,  # type: ignore[arg-type]
+            {"text": d.text_feature, "audio": d.audio_feature}, d.unlabelled,
+        )
+    else:
+        bundle = make_synthetic(d.synthetic)
     if not bundle.splits.get("valid"):
         seed = cfg.train.seed if cfg.data.valid_seed is None else cfg.data.valid_seed
         train, valid = carve_validation(bundle.splits["train"], cfg.data.valid_fraction, seed)
@@ -65,7 +73,10 @@ def load_data(cfg: RunConfig) -> DataBundle:
 def resolve_model_config(cfg: RunConfig, bundle: DataBundle) -> None:
     """Fill the model's input sizes and class count from the data; refuse a mismatch."""
     model = cfg.model
-    wanted = {"num_classes": len(bundle.label_names), "d_text": bundle.dims["text"], "d_audio": bundle.dims["audio"]}
+    for m in model.modalities:
+        if bundle.dims[m] == 0:
+            raise DataError(f"{bundle.source}: the model uses {m} features but the data has none (set data.{m}_feature)")
+    wanted = {"num_classes": len(bundle.label_names), **{f"d_{m}": bundle.dims[m] for m in model.modalities}}
     for key, value in wanted.items():
         current = getattr(model, key)
         if current is None:

@@ -1,0 +1,154 @@
+"""The generic conversation format: JSON Lines, one utterance per line.
+
+Each line is an object with ``dialog_id`` (string), ``turn`` (integer position in the
+dialogue), ``text``, a label field (``data.label_field``; null = unlabelled), an optional
+``speaker`` and optional precomputed feature fields (lists of numbers) named by
+``data.text_feature`` / ``data.audio_feature``. Any ERC corpus in this shape works.
+
+Splits come from a splits JSON (``data.splits``) holding protocols, each a mapping
+``{"train": [dialog ids], "valid": [...], "test": [...]}`` (``valid`` optional: carved
+from train when absent), selected with ``data.protocol``.
+
+Every problem is reported with the file, the line number and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..distillation import IGNORE
+from ..errors import DataError
+from .conversation import DataBundle, Dialogue
+
+
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line."""
+    if not path.exists():
+        raise DataError(f"{path}: conversation file not found")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
+            rows.append((lineno, obj))
+    if not rows:
+        raise DataError(f"{path}: no utterances (empty file)")
+    return rows
+
+
+def _feature(path: Path, lineno: int, obj: dict, field: str) -> list[float]:
+    value = obj.get(field)
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise DataError(f"{path}:{lineno}: field '{field}': expected a non-empty list of numbers, got {value!r:.60}")
+    return value
+
+
+def read_splits(path: Path, protocol: str) -> dict[str, list[str]]:
+    if not path.exists():
+        raise DataError(f"{path}: splits file not found")
+    try:
+        protocols = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: malformed JSON ({exc.msg})") from None
+    if protocol not in protocols:
+        raise DataError(f"{path}: no protocol {protocol!r} (has: {', '.join(protocols)})")
+    splits = protocols[protocol]
+    unknown = set(splits) - {"train", "valid", "test"}
+    if unknown or "train" not in splits or "test" not in splits:
+        raise DataError(f"{path}: protocol {protocol!r}: expected lists 'train', 'test' and optionally 'valid'")
+    return splits
+
+
+def load_jsonl_bundle(
+    path: str | Path,
+    splits_path: str | Path,
+    protocol: str,
+    label_field: str,
+    labels: list[str] | None,
+    features: dict[str, str | None],
+    unlabelled: str = "context",
+) -> DataBundle:
+    """Read conversations and a split protocol into a DataBundle (see module doc)."""
+    path = Path(path)
+    rows = read_jsonl(path)
+    split_of: dict[str, str] = {}
+    for split, ids in read_splits(Path(splits_path), protocol).items():
+        for dialog_id in ids:
+            if dialog_id in split_of:
+                raise DataError(f"{splits_path}: dialogue {dialog_id!r} is in both {split_of[dialog_id]} and {split}")
+            split_of[dialog_id] = split
+
+    raw_labels = [obj.get(label_field) for _, obj in rows]
+    if labels is None:  # the label set is what occurs, sorted: give it explicitly to fix the order
+        labels = sorted({v for v in raw_labels if v is not None}, key=str)
+    index = {name: i for i, name in enumerate(labels)}
+    dialogues: dict[str, list[tuple[int, int, dict]]] = {}
+    for lineno, obj in rows:
+        for field, kind in (("dialog_id", str), ("turn", int)):
+            if not isinstance(obj.get(field), kind) or isinstance(obj.get(field), bool):
+                raise DataError(f"{path}:{lineno}: field '{field}': expected {kind.__name__}, got {obj.get(field)!r}")
+        label = obj.get(label_field)
+        if label is not None and label not in index:
+            raise DataError(f"{path}:{lineno}: field '{label_field}': {label!r} is not in the label set {labels}")
+        dialogues.setdefault(obj["dialog_id"], []).append((obj["turn"], lineno, obj))
+
+    splits: dict[str, list[Dialogue]] = {"train": [], "valid": [], "test": []}
+    for dialog_id, utts in dialogues.items():
+        if dialog_id not in split_of:
+            continue  # not part of this protocol
+        utts.sort(key=lambda u: u[0])
+        turns = [u[0] for u in utts]
+        if len(set(turns)) != len(turns):
+            dup = next(t for t in turns if turns.count(t) > 1)
+            lines = [u[1] for u in utts if u[0] == dup]
+            raise DataError(f"{path}: dialogue {dialog_id!r}: turn {dup} appears twice (lines {lines[0]} and {lines[1]})")
+        if unlabelled == "drop":
+            utts = [u for u in utts if u[2].get(label_field) is not None]
+            if not utts:
+                continue
+        feats = {}
+        for m, field in features.items():
+            if field is None:
+                feats[m] = np.zeros((len(utts), 0), np.float32)
+                continue
+            vectors = [_feature(path, lineno, obj, field) for _, lineno, obj in utts]
+            sizes = {len(v) for v in vectors}
+            if len(sizes) > 1:
+                lineno = next(u[1] for u, v in zip(utts, vectors) if len(v) != len(vectors[0]))
+                raise DataError(
+                    f"{path}:{lineno}: field '{field}': {len(vectors[0])} values expected (as on line {utts[0][1]}), "
+                    f"got another length"
+                )
+            feats[m] = np.asarray(vectors, dtype=np.float32)
+        splits[split_of[dialog_id]].append(
+            Dialogue(
+                dialog_id=dialog_id,
+                text=feats["text"],
+                audio=feats["audio"],
+                labels=np.asarray([index[o[label_field]] if o.get(label_field) is not None else IGNORE for _, _, o in utts]),
+                speakers=[str(o.get("speaker", "")) for _, _, o in utts],
+                utt_ids=[str(o.get("utt_id", f"{dialog_id}_{t}")) for t, _, o in utts],
+            )
+        )
+    missing = sorted(set(split_of) - set(dialogues))
+    if missing:
+        raise DataError(f"{splits_path}: protocol {protocol!r} names dialogue {missing[0]!r}, absent from {path}")
+    dims = {}
+    for m in ("text", "audio"):
+        sizes = {getattr(d, m).shape[1] for s in splits.values() for d in s}
+        if len(sizes) > 1:
+            raise DataError(f"{path}: field '{features[m]}': vectors of different lengths {sorted(sizes)} across dialogues")
+        dims[m] = sizes.pop() if sizes else 0
+    return DataBundle({k: v for k, v in splits.items() if v}, list(labels), str(path), dims=dims)
