@@ -10,7 +10,6 @@ and reports test accuracy / weighted F1 (multiclass) and wall time per run.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time

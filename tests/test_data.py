@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from lpgnet import DataError
 from lpgnet.data import DataBundle, Dialogue, SyntheticConfig, make_synthetic
