@@ -15,10 +15,10 @@ from .errors import LPGNetError
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config import DEFAULT_PRESET, load_config
     from .train import check_out_dir, train
 
-    cfg = load_config(args.config or "synthetic", args.set)
+    cfg = load_config(args.config or DEFAULT_PRESET, args.set)
     check_out_dir(args.out, args.overwrite)  # before any data is built
     train(cfg, out_dir=args.out, overwrite=args.overwrite)
     return 0

@@ -292,6 +292,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 PRESETS_DIR = Path(__file__).parent / "configs"
+DEFAULT_PRESET = "synthetic"  # what `lpgnet train` and `train()` use without a config
 
 
 def resolve_config_path(path: str | Path) -> Path:

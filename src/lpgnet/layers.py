@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .errors import DataError
 
+
 @dataclass
 class ModelOutput:
     """What every registered model returns.

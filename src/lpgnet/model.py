@@ -38,7 +38,7 @@ class IOConfig:
     num_classes: int | None = None
     modalities: list[Modality] = field(default_factory=lambda: ["text", "audio"])
 
-    def validate_io(self, where: str) -> None:
+    def validate(self, where: str = "model") -> None:
         for name in ("d_text", "d_audio"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -55,9 +55,6 @@ class IOConfig:
         if missing:
             raise ConfigError(f"{where}.{missing[0]}: not set (the trainer fills it from the data; set it to build directly)")
         return {m: getattr(self, f"d_{m}") for m in self.modalities}
-
-    def validate(self, where: str = "model") -> None:
-        self.validate_io(where)
 
 
 @dataclass
@@ -82,7 +79,7 @@ class LPGNetConfig(IOConfig):
     multimodal_gate: Literal["scalar", "vector"] = "vector"  # (13) open
 
     def validate(self, where: str = "model") -> None:
-        self.validate_io(where)
+        super().validate(where)
         for name in ("d_model", "heads", "d_ff_mult"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import save_pretrained
-from .config import RunConfig, dump_config, load_config
+from .config import DEFAULT_PRESET, RunConfig, dump_config, load_config
 from .data.batching import TensorDialogue, batch_indices, collate, tensorize
 from .data.conversation import DataBundle, carve_validation
 from .data.jsonl import load_jsonl_bundle
@@ -62,8 +62,10 @@ def load_data(cfg: RunConfig) -> DataBundle:
         bundle = make_synthetic(d.synthetic)
     if not bundle.splits.get("valid"):
         seed = cfg.train.seed if cfg.data.valid_seed is None else cfg.data.valid_seed
-        train, valid = carve_validation(bundle.splits["train"], cfg.data.valid_fraction, seed)
-        bundle = DataBundle({**bundle.splits, "train": train, "valid": valid}, bundle.label_names, bundle.source, bundle.dims)
+        # Same dialogues, regrouped: no need to validate them again.
+        bundle.splits["train"], bundle.splits["valid"] = carve_validation(
+            bundle.splits["train"], cfg.data.valid_fraction, seed
+        )
     for split in ("valid", "test"):
         if not bundle.splits.get(split):
             raise DataError(f"{bundle.source}: the {split} split is empty")
@@ -144,7 +146,7 @@ def train(
     dataset the config names (for callers that build their own DataBundle).
     """
     if not isinstance(cfg, RunConfig):
-        cfg = load_config(cfg if cfg is not None else "synthetic")  # same default as the CLI
+        cfg = load_config(cfg if cfg is not None else DEFAULT_PRESET)
     cfg = copy.deepcopy(cfg).validate()
     out = check_out_dir(out_dir, overwrite)
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
