@@ -7,6 +7,7 @@ from .config import DataConfig, RunConfig, TrainConfig, load_config
 from .distillation import LossConfig, self_distillation_loss
 from .errors import ConfigError, DataError, LPGNetError, RunDirError
 from .evaluate import evaluate_run
+from .experiment import run_experiment
 from .metrics import compute_metrics
 from .model import LPGNet, LPGNetConfig
 from .registry import available_models, build_model
@@ -16,6 +17,6 @@ __all__ = [
     "ConfigError", "DataConfig", "DataError", "LPGNet", "LPGNetConfig", "LPGNetError", "LinearBaseline",
     "LinearConfig", "LossConfig", "RunConfig", "RunDirError", "TrainConfig", "TrainResult", "available_models",
     "build_model", "compute_metrics", "evaluate_run", "load_config", "load_pretrained", "self_distillation_loss",
-    "train",
+    "run_experiment", "train",
 ]
 __version__ = "0.1.0"

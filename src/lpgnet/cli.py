@@ -38,6 +38,35 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0 if result["matches_saved"] is not False else 1
 
 
+def _experiment(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .errors import ConfigError
+    from .experiment import parse_seeds, run_experiment
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r}: expected a count (10), a range (0-9) or a list (0,3,7)") from None
+    folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
+    cfg = load_config(args.config, args.set)
+    summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite)
+    test = summary["test"]
+    print(
+        f"{summary['model']}: test over {len(summary['runs'])} runs: "
+        + "  ".join(f"{k} {test[k]['mean']:.4f}±{test[k]['std']:.4f}" for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1"))
+    )
+    print(f"summary written to {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only)
+    print(f"report written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpgnet", description="LPGNet emotion recognition in conversations")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a data field of the run's config")
     p.add_argument("--json", action="store_true", help="also print all metrics as JSON")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("experiment", help="train one config over N seeds (and LOSO folds); write mean ± std to summary.json")
+    p.add_argument("--config", required=True, help="YAML config file or preset name")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--seeds", default="10", help="a count (10 = seeds 0..9), a range (3-7) or a list (0,4,9); default 10")
+    p.add_argument("--folds", help="leave-one-group-out folds, e.g. 1,2,3,4,5 (protocol loso-<g> on data.group_field)")
+    p.add_argument("--out", required=True, help="experiment directory (one run directory per seed)")
+    p.add_argument("--overwrite", action="store_true", help="retrain seeds whose finished run has a different config")
+    p.set_defaults(func=_experiment)
+
+    p = sub.add_parser("report", help="write docs/RESULTS.md from a manifest of experiments (--run: run the missing ones first)")
+    p.add_argument("--manifest", required=True, help="YAML manifest of tables and rows, e.g. experiments/iemocap.yaml")
+    p.add_argument("--out", required=True, help="Markdown file to write, e.g. docs/RESULTS.md")
+    p.add_argument("--runs", help="experiments directory (default: the manifest's runs_dir)")
+    p.add_argument("--run", action="store_true", help="run every row whose summary.json is missing (resumes finished seeds)")
+    p.add_argument("--only", action="append", metavar="TABLE", help="with --run: only these table ids")
+    p.set_defaults(func=_report)
     return parser
 
 

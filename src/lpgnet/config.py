@@ -25,6 +25,7 @@ import yaml
 from .data.synthetic import SyntheticConfig
 from .distillation import LossConfig
 from .errors import ConfigError
+from .features.text import TextEncoderConfig
 from .registry import model_config_class
 
 # --------------------------------------------------------------------------- sections
@@ -43,12 +44,17 @@ class DataConfig:
     source: Literal["synthetic", "jsonl"] = "synthetic"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     path: str | None = None
-    splits: str | None = None
+    splits: str | None = None  # JSON of protocols; not needed for "loso-<group>"
+    # A protocol in ``splits``, or "loso-<value>": test on the dialogues whose
+    # ``group_field`` is <value> (IEMOCAP: "loso-5" = leave session 5 out), train on the rest.
     protocol: str | None = None
+    group_field: str = "session"
     label_field: str = "label"
     labels: list[str] | None = None  # the label set, in class-index order; null = sorted set found
     unlabelled: Literal["context", "drop"] = "context"  # keep as context (masked out of loss/metrics) or drop
     text_feature: str | None = None  # field with a precomputed text vector per utterance
+    # ... or embed the ``text`` field with a Hugging Face encoder (cached on disk).
+    text_encoder: TextEncoderConfig | None = None
     audio_feature: str | None = None  # field with a precomputed audio vector (e.g. audio_logits4)
     # Validation dialogues are held out of the *training* dialogues only (never test).
     valid_fraction: float = 0.1
@@ -60,11 +66,19 @@ class DataConfig:
     def validate(self, where: str) -> None:
         self.synthetic.validate(f"{where}.synthetic")
         if self.source == "jsonl":
-            for name in ("path", "splits", "protocol"):
+            for name in ("path", "protocol"):
                 if not getattr(self, name):
                     raise ConfigError(f"{where}.{name}: required when {where}.source is jsonl")
-            if not (self.text_feature or self.audio_feature):
-                raise ConfigError(f"{where}: source jsonl needs text_feature or audio_feature (a field with vectors)")
+            if not self.splits and not self.protocol.startswith("loso-"):  # type: ignore[union-attr]
+                raise ConfigError(f"{where}.splits: required for protocol {self.protocol!r} (only loso-<group> needs none)")
+            if not (self.text_feature or self.text_encoder or self.audio_feature):
+                raise ConfigError(f"{where}: source jsonl needs text_feature, text_encoder or audio_feature")
+            if self.text_feature and self.text_encoder:
+                raise ConfigError(f"{where}: give text_feature (precomputed vectors) or text_encoder, not both")
+        if self.text_encoder is not None:
+            if self.source != "jsonl":
+                raise ConfigError(f"{where}.text_encoder: needs source jsonl (a 'text' field to embed)")
+            self.text_encoder.validate(f"{where}.text_encoder")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ConfigError(f"{where}.valid_fraction: expected a number in (0, 1), got {self.valid_fraction}")
 
@@ -168,6 +182,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         return from_dict(tp, value, source, prefix=key)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
+            if isinstance(value, dict) and dataclasses.is_dataclass(arg):
+                return _convert(value, arg, key, source)  # a mapping: its own errors name the inner key
             try:
                 return _convert(value, arg, key, source)
             except ConfigError:
@@ -307,12 +323,32 @@ def resolve_config_path(path: str | Path) -> Path:
     return p
 
 
+def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's mapping with its ``base:`` chain merged in (the file wins).
+
+    ``base: other.yaml`` (relative to the file) lets a variant state only what differs,
+    e.g. an ablation that switches one field of the main IEMOCAP config.
+    """
+    data = read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected a config file path, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: base: {base} includes itself")
+    if not base_path.exists():
+        raise ConfigError(f"{path}: base: {base_path} not found")
+    return merge(read_config_tree(base_path, seen + (base_path,)), data)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Config file or preset name (or the bare dataclass defaults) + ``--set`` overrides
     -> a validated RunConfig."""
     if path is not None:
         path = resolve_config_path(path)
-    data = read_yaml(path) if path is not None else {}
+    data = read_config_tree(path, (path.resolve(),)) if path is not None else {}
     source = str(path) if path is not None else "defaults"
     if overrides:
         data = merge(data, parse_overrides(overrides))

@@ -37,6 +37,7 @@ from .data.jsonl import load_jsonl_bundle
 from .data.synthetic import make_synthetic
 from .distillation import IGNORE, balanced_class_weights, self_distillation_loss
 from .errors import DataError, RunDirError
+from .features.text import text_features
 from .files import write_json, write_text
 from .metrics import compute_metrics, format_metrics
 from .registry import build_model
@@ -50,13 +51,14 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(cfg: RunConfig) -> DataBundle:
+def load_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> DataBundle:
     """The dialogues a config names, with a validation split carved if none is given."""
     d = cfg.data
     if d.source == "jsonl":
         bundle = load_jsonl_bundle(
             d.path, d.splits, d.protocol, d.label_field, d.labels,  # type: ignore[arg-type]
             {"text": d.text_feature, "audio": d.audio_feature}, d.unlabelled,
+            read_text=d.text_encoder is not None, group_field=d.group_field,
         )
     else:
         bundle = make_synthetic(d.synthetic)
@@ -69,6 +71,9 @@ def load_data(cfg: RunConfig) -> DataBundle:
     for split in ("valid", "test"):
         if not bundle.splits.get(split):
             raise DataError(f"{bundle.source}: the {split} split is empty")
+    if d.text_encoder is not None:  # after the carve: fine-tuning may use the training dialogues only
+        text_features(bundle, d.text_encoder, d.path, log=log or (lambda m: print(m, file=sys.stderr)))  # type: ignore[arg-type]
+        bundle.validate()
     return bundle
 
 
@@ -153,7 +158,7 @@ def train(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
 
-    bundle = data if data is not None else load_data(cfg)
+    bundle = data if data is not None else load_data(cfg, say)
     resolve_model_config(cfg, bundle)
     cfg.validate()
     set_seed(cfg.train.seed)

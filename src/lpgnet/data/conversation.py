@@ -27,6 +27,7 @@ class Dialogue:
     labels: np.ndarray  # N int64, IGNORE where unlabelled
     speakers: list[str] | None = None
     utt_ids: list[str] | None = None
+    texts: list[str] | None = None  # raw transcripts, when a text encoder is to embed them
 
     def __len__(self) -> int:
         return len(self.labels)

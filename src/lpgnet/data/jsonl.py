@@ -71,24 +71,58 @@ def read_splits(path: Path, protocol: str) -> dict[str, list[str]]:
     return splits
 
 
+LOSO_PREFIX = "loso-"  # protocol "loso-3": test on group 3 (e.g. session 3), train on the rest
+
+
+def leave_one_group_out(path: Path, rows: list[tuple[int, dict]], group_field: str, held_out: str) -> dict[str, str]:
+    """Dialogue -> split for a leave-one-group-out fold (IEMOCAP: leave one session out).
+
+    Every dialogue whose ``group_field`` equals ``held_out`` (compared as text) is test;
+    all others are train (validation is then carved from train by dialogue).
+    """
+    group_of: dict[str, str] = {}
+    for lineno, obj in rows:
+        if group_field not in obj or obj[group_field] is None:
+            raise DataError(f"{path}:{lineno}: field '{group_field}': needed by the leave-one-out protocol, missing")
+        value, dialog_id = str(obj[group_field]), str(obj.get("dialog_id"))
+        if group_of.setdefault(dialog_id, value) != value:
+            raise DataError(
+                f"{path}:{lineno}: field '{group_field}': dialogue {dialog_id!r} has both {group_of[dialog_id]!r} and {value!r}"
+            )
+    groups = sorted(set(group_of.values()))
+    if held_out not in groups:
+        raise DataError(f"{path}: protocol {LOSO_PREFIX}{held_out}: no dialogue has {group_field} {held_out!r} (found: {', '.join(groups)})")
+    return {d: ("test" if g == held_out else "train") for d, g in group_of.items()}
+
+
 def load_jsonl_bundle(
     path: str | Path,
-    splits_path: str | Path,
+    splits_path: str | Path | None,
     protocol: str,
     label_field: str,
     labels: list[str] | None,
     features: dict[str, str | None],
     unlabelled: str = "context",
+    read_text: bool = False,
+    group_field: str = "session",
 ) -> DataBundle:
-    """Read conversations and a split protocol into a DataBundle (see module doc)."""
+    """Read conversations and a split protocol into a DataBundle (see module doc).
+
+    ``read_text`` keeps each utterance's ``text`` (a string, checked) for a text encoder.
+    """
     path = Path(path)
     rows = read_jsonl(path)
-    split_of: dict[str, str] = {}
-    for split, ids in read_splits(Path(splits_path), protocol).items():
-        for dialog_id in ids:
-            if dialog_id in split_of:
-                raise DataError(f"{splits_path}: dialogue {dialog_id!r} is in both {split_of[dialog_id]} and {split}")
-            split_of[dialog_id] = split
+    if protocol.startswith(LOSO_PREFIX):
+        split_of = leave_one_group_out(path, rows, group_field, protocol[len(LOSO_PREFIX) :])
+    else:
+        if splits_path is None:
+            raise DataError(f"protocol {protocol!r} needs a splits file (data.splits)")
+        split_of = {}
+        for split, ids in read_splits(Path(splits_path), protocol).items():
+            for dialog_id in ids:
+                if dialog_id in split_of:
+                    raise DataError(f"{splits_path}: dialogue {dialog_id!r} is in both {split_of[dialog_id]} and {split}")
+                split_of[dialog_id] = split
 
     raw_labels = [obj.get(label_field) for _, obj in rows]
     if labels is None:  # the label set is what occurs, sorted: give it explicitly to fix the order
@@ -99,6 +133,8 @@ def load_jsonl_bundle(
         for field, kind in (("dialog_id", str), ("turn", int)):
             if not isinstance(obj.get(field), kind) or isinstance(obj.get(field), bool):
                 raise DataError(f"{path}:{lineno}: field '{field}': expected {kind.__name__}, got {obj.get(field)!r}")
+        if read_text and not isinstance(obj.get("text"), str):
+            raise DataError(f"{path}:{lineno}: field 'text': expected a string (the transcript), got {obj.get('text')!r:.60}")
         label = obj.get(label_field)
         if label is not None and label not in index:
             raise DataError(f"{path}:{lineno}: field '{label_field}': {label!r} is not in the label set {labels}")
@@ -140,6 +176,7 @@ def load_jsonl_bundle(
                 labels=np.asarray([index[o[label_field]] if o.get(label_field) is not None else IGNORE for _, _, o in utts]),
                 speakers=[str(o.get("speaker", "")) for _, _, o in utts],
                 utt_ids=[str(o.get("utt_id", f"{dialog_id}_{t}")) for t, _, o in utts],
+                texts=[o["text"] for _, _, o in utts] if read_text else None,
             )
         )
     missing = sorted(set(split_of) - set(dialogues))

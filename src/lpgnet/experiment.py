@@ -1,0 +1,140 @@
+"""Multi-seed (and multi-fold) experiments: one config, N seeds, mean ± std of every metric.
+
+``lpgnet experiment --config C --seeds 10 --out DIR`` trains seeds 0..9, each into its
+own run directory ``DIR/seed-K`` (a normal run: ``lpgnet evaluate --run`` works on it),
+and writes ``DIR/summary.json``: per-seed rows plus mean and sample std of every scalar
+metric and of every per-class figure, for valid and test. ``--folds loso`` repeats this
+for each leave-one-session-out fold (``DIR/loso-S/seed-K``) and adds the mean over folds.
+
+Interrupted experiments resume: a seed whose run directory is finished with the same
+config is read back, not retrained. A finished seed with a *different* config is an
+error unless ``overwrite`` is given, so results from two configs never mix.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import RunConfig, dump_config, load_config
+from .errors import RunDirError
+from .files import write_json
+from .train import FINISHED_MARKER, load_data, resolve_model_config, train
+
+SCALARS = ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1", "loss")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"10"`` -> 0..9; ``"3-7"`` -> 3..7; ``"0,4,9"`` -> those."""
+    text = text.strip()
+    if "," in text:
+        return [int(s) for s in text.split(",")]
+    if "-" in text:
+        lo, hi = (int(s) for s in text.split("-", 1))
+        return list(range(lo, hi + 1))
+    return list(range(int(text)))
+
+
+def _mean_std(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over runs of every scalar metric and per-class precision/recall/F1."""
+    out: dict[str, Any] = {}
+    for split in ("valid", "test"):
+        block: dict[str, Any] = {k: _mean_std([r[split][k] for r in runs]) for k in SCALARS}
+        classes = runs[0][split]["per_class"]
+        block["per_class"] = {
+            c: {k: _mean_std([r[split]["per_class"][c][k] for r in runs]) for k in ("precision", "recall", "f1")}
+            for c in classes
+        }
+        out[split] = block
+    out["best_epoch"] = _mean_std([r["best_epoch"] for r in runs])
+    out["train_seconds"] = _mean_std([r["train_seconds"] for r in runs])
+    return out
+
+
+def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]:
+    return {"seed": seed, "fold": fold, **{k: metrics[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "params")}}
+
+
+def _finished(run_dir: Path, cfg: RunConfig, overwrite: bool) -> dict[str, Any] | None:
+    if not (run_dir / FINISHED_MARKER).exists():
+        return None
+    saved = (run_dir / "config.yaml").read_text(encoding="utf-8") if (run_dir / "config.yaml").exists() else ""
+    # The saved config has the data-derived sizes filled in: compare it with ours, filled the same way.
+    if saved == dump_config(cfg):
+        return json.loads((run_dir / FINISHED_MARKER).read_text(encoding="utf-8"))
+    if overwrite:
+        return None
+    raise RunDirError(f"{run_dir}: a finished run with a different config; use another --out or pass --overwrite")
+
+
+def run_experiment(
+    config: str | Path | RunConfig,
+    out_dir: str | Path,
+    seeds: list[int],
+    overrides: list[str] | None = None,
+    folds: list[str] | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train every (fold, seed); write and return the summary (see module doc)."""
+    say = log or (lambda m: print(m, file=sys.stderr))
+    base = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    out = Path(out_dir)
+    rows: list[dict[str, Any]] = []
+    per_fold: dict[str, Any] = {}
+    for fold in folds or [None]:
+        fold_rows = []
+        bundle = None
+        for seed in seeds:
+            cfg = copy.deepcopy(base)
+            cfg.train.seed = seed
+            if fold is not None:
+                cfg.data.protocol = fold
+            cfg.validate()
+            run_dir = out / fold / f"seed-{seed}" if fold else out / f"seed-{seed}"
+            # The data (and its cached text features) do not depend on the seed when the
+            # validation carve is fixed: load once per fold.
+            if bundle is None or cfg.data.valid_seed is None:
+                bundle = load_data(cfg, say)
+            resolved = copy.deepcopy(cfg)
+            resolve_model_config(resolved, bundle)
+            metrics = _finished(run_dir, resolved, overwrite)
+            if metrics is None:
+                say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
+                metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log).metrics
+            else:
+                say(f"--- {fold + ' ' if fold else ''}seed {seed}: finished run in {run_dir}, reused")
+            fold_rows.append(_row(metrics, seed, fold))
+        rows += fold_rows
+        if fold is not None:
+            per_fold[fold] = summarize(fold_rows)
+    summary: dict[str, Any] = {
+        "config": str(config) if not isinstance(config, RunConfig) else "(in memory)",
+        "overrides": list(overrides or []),
+        "model": base.model.name,
+        "seeds": seeds,
+        "folds": folds,
+        "runs": rows,
+    }
+    if folds:
+        summary["per_fold"] = per_fold
+        # Mean over folds of each fold's seed-mean (each fold weighs the same).
+        summary["mean_over_folds"] = {
+            split: {k: _mean_std([per_fold[f][split][k]["mean"] for f in folds]) for k in SCALARS}
+            for split in ("valid", "test")
+        }
+    summary.update(summarize(rows))
+    write_json(out / "summary.json", summary)
+    return summary

