@@ -139,3 +139,21 @@ def test_experiment_cli(tmp_path, capsys):
     assert main(args) == 0
     assert "test over 2 runs: accuracy" in capsys.readouterr().out
     assert main(["experiment", "--config", "synthetic", "--seeds", "a-b", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_report_same_as_rows_reuse_another_rows_experiment(tmp_path):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text("model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
+                   "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\ntables:\n"
+        f"  - {{id: a, title: A, rows: [{{name: X, config: {cfg}, seeds: 2}}]}}\n"
+        f"  - {{id: b, title: B, kind: per_class, rows: [{{name: Y, same_as: a/x}}]}}\n"
+    )
+    text = build_report(manifest, run=True, log=lambda m: None)
+    assert not (tmp_path / "runs" / "b").exists()  # nothing run twice
+    assert "**Y** (test, N = 2" in text and "the experiment of row a/x" in text
+    manifest.write_text(manifest.read_text().replace("same_as: a/x", "same_as: a/nope"))
+    with pytest.raises(ConfigError, match="same_as 'a/nope' names no row"):
+        build_report(manifest)

@@ -60,9 +60,15 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
     from .report import write_report
 
-    out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only)
+    try:
+        k, n = (int(v) for v in args.shard.split("/"))
+        assert 0 <= k < n
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/2") from None
+    out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only, shard=(k, n))
     print(f"report written to {out}")
     return 0
 
@@ -101,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", help="experiments directory (default: the manifest's runs_dir)")
     p.add_argument("--run", action="store_true", help="run every row whose summary.json is missing (resumes finished seeds)")
     p.add_argument("--only", action="append", metavar="TABLE", help="with --run: only these table ids")
+    p.add_argument("--shard", default="0/1", metavar="K/N",
+                   help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)")
     p.set_defaults(func=_report)
     return parser
 

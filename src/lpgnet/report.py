@@ -32,12 +32,13 @@ from .files import write_text
 @dataclass
 class Row:
     name: str
-    config: str
+    config: str = ""  # empty only for a same_as row
     set: list[str] = field(default_factory=list)
     seeds: int = 3
     folds: list[str] | None = None  # leave-one-group-out fold values, e.g. ["1", ..., "5"]
     paper: dict[str, float] | None = None  # the paper's figures (its metric family)
     key: str = ""
+    same_as: str | None = None  # "table/row-key": show that row's experiment, do not run another
 
 
 @dataclass
@@ -68,8 +69,22 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
             raise ConfigError(f"{path}: tables[{i}]: {exc}") from None
         for r in table.rows:
             r.key = r.key or _slug(r.name)
+            if not (r.config or r.same_as):
+                raise ConfigError(f"{path}: table {table.id}: row {r.name!r}: needs config (or same_as)")
         tables.append(table)
+    rows = {f"{t.id}/{r.key}": r for t in tables for r in t.rows}
+    for t in tables:
+        for r in t.rows:
+            if r.same_as:
+                if r.same_as not in rows:
+                    raise ConfigError(f"{path}: table {t.id}: row {r.name!r}: same_as {r.same_as!r} names no row")
+                src = rows[r.same_as]
+                r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
     return data, tables
+
+
+def _out(runs: Path, table: Table, row: Row) -> Path:
+    return runs / row.same_as if row.same_as else runs / table.id / row.key
 
 
 def command(row: Row, out: Path) -> str:
@@ -97,7 +112,7 @@ def render_table(table: Table, runs_dir: Path) -> str:
     lines = [f"### {table.title}", ""]
     if table.note:
         lines += [table.note.strip(), ""]
-    summaries = [(r, _load(runs_dir / table.id / r.key)) for r in table.rows]
+    summaries = [(r, _load(_out(runs_dir, table, r))) for r in table.rows]
     if table.kind == "per_class":
         lines += _per_class(summaries)
     else:
@@ -116,8 +131,12 @@ def render_table(table: Table, runs_dir: Path) -> str:
             if not study:
                 cells.append(" / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–")
             lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+            for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
+                cells = [str(len(s["seeds"]))] + [_ms(fs["test"], k) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
+                lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join(cells + ([""] if not study else [])) + " |")
     lines += ["", "Commands (from the repository root):", "", "```"]
-    lines += [command(r, runs_dir / table.id / r.key) for r in table.rows]
+    lines += [command(r, _out(runs_dir, table, r)) for r in table.rows if not r.same_as]
+    lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
     lines += ["```", ""]
     return "\n".join(lines)
 
@@ -142,20 +161,19 @@ def _per_class(summaries) -> list[str]:
 
 
 def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
-                 only: list[str] | None = None, log: Callable[[str], None] | None = None) -> str:
+                 only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
+                 log: Callable[[str], None] | None = None) -> str:
     meta, tables = read_manifest(manifest)
     runs = Path(runs_dir or meta.get("runs_dir", "runs"))
     say = log or (lambda m: print(m, file=sys.stderr))
-    if run:
-        for t in tables:
-            if only and t.id not in only:
-                continue
-            for r in t.rows:
-                out = runs / t.id / r.key
-                if _load(out) is None:
-                    say(f"=== {t.id} / {r.name}: {command(r, out)}")
-                    folds = [f"loso-{g}" for g in r.folds] if r.folds else None
-                    run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log)
+    if run:  # shard (k, n): this process takes every n-th row from the k-th
+        todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
+        for t, r in todo[shard[0] :: shard[1]]:
+            out = _out(runs, t, r)
+            if _load(out) is None:
+                say(f"=== {t.id} / {r.name}: {command(r, out)}")
+                folds = [f"loso-{g}" for g in r.folds] if r.folds else None
+                run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log)
     parts = [meta.get("preamble", "").strip(), ""]
     parts += [render_table(t, runs) for t in tables]
     parts.append(meta.get("postscript", "").strip())

@@ -118,6 +118,37 @@ def score(
     return metrics
 
 
+def train_epoch(
+    model: torch.nn.Module,
+    items: list[TensorDialogue],
+    cfg: RunConfig,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    class_weights: torch.Tensor | None = None,
+    desc: str = "epoch",
+) -> dict[str, float]:
+    """One pass over the training dialogues in length-bucketed batches (eq. 22 loss);
+    returns each loss term averaged over labelled utterances."""
+    model.train()
+    sums: dict[str, float] = {}
+    count = 0
+    batches = batch_indices([len(it.labels) for it in items], cfg.train.batch_size, rng, cfg.train.bucket_by_length)
+    for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
+        batch = collate([items[i] for i in idx])
+        out = model(batch.text, batch.audio, batch.mask)
+        loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights, batch.mask)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        optimizer.step()
+        n = int((batch.labels != IGNORE).sum())
+        count += n
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v * n
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
 @dataclass
 class TrainResult:
     model: torch.nn.Module
@@ -167,7 +198,6 @@ def train(
         model.inputs.set_stats(bundle.input_stats("train"))
 
     items = {split: tensorize(bundle.splits[split]) for split in ("train", "valid", "test")}
-    lengths = [len(it.labels) for it in items["train"]]
     names = bundle.label_names
     weights = None
     if cfg.train.class_weights == "balanced":
@@ -188,27 +218,9 @@ def train(
     start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        sums: dict[str, float] = {}
-        count = 0
-        batches = batch_indices(lengths, cfg.train.batch_size, rng, cfg.train.bucket_by_length)
-        for idx in tqdm(batches, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, disable=not cfg.train.progress):
-            batch = collate([items["train"][i] for i in idx])
-            out_b = model(batch.text, batch.audio, batch.mask)
-            loss, parts = self_distillation_loss(
-                out_b.logits, out_b.student_logits, batch.labels, cfg.loss, weights, batch.mask
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.train.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            optimizer.step()
-            n = int((batch.labels != IGNORE).sum())
-            count += n
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v * n
+        losses = train_epoch(model, items["train"], cfg, optimizer, rng, weights, desc=f"epoch {epoch}/{cfg.train.epochs}")
         valid = score(model, items["valid"], names)
-        row = {"epoch": epoch, **{f"train_{k}": v / max(count, 1) for k, v in sums.items()}}
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()}}
         row.update({f"valid_{k}": valid[k] for k in ("loss", "accuracy", "weighted_f1", "macro_f1", "uar")})
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
