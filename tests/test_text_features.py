@@ -164,3 +164,15 @@ def test_text_must_be_a_string(tmp_path, tiny_bert):
 
     with pytest.raises(DataError, match=r"conv.jsonl:3: field 'text'"):
         load_data(config(tmp_path, tiny_bert))
+
+
+def test_a_run_with_encoder_features_trains_and_evaluates_reproducibly(tmp_path, tiny_bert):
+    from lpgnet import evaluate_run, train
+
+    write_corpus(tmp_path)
+    cfg = config(tmp_path, tiny_bert, "model.d_model=16", "model.heads=2", "train.epochs=2", "train.progress=false",
+                 "data.text_encoder.finetune.enabled=true", "data.text_encoder.finetune.epochs=1")
+    result = train(cfg, out_dir=tmp_path / "run", log=lambda m: None)
+    assert result.model.config.d_text == 16
+    again = evaluate_run(tmp_path / "run")  # features come back from the cache: same figures
+    assert again["matches_saved"] is True
