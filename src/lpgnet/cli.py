@@ -40,16 +40,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _experiment(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .errors import ConfigError
     from .experiment import parse_seeds, run_experiment
 
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError:
-        raise ConfigError(f"--seeds {args.seeds!r}: expected a count (10), a range (0-9) or a list (0,3,7)") from None
+    seeds = parse_seeds(args.seeds)
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
     cfg = load_config(args.config, args.set)
-    summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite)
+    summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite,
+                             config_name=args.config)
     test = summary["test"]
     print(
         f"{summary['model']}: test over {len(summary['runs'])} runs: "

@@ -159,6 +159,8 @@ def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is dict:
+        return f"a mapping of {_type_name(typing.get_args(tp)[1])}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin in (list, tuple):
@@ -193,6 +195,11 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         if value in typing.get_args(tp) and not isinstance(value, bool):
             return value
         raise bad
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(v, item, f"{key}.{k}", source) for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise bad
@@ -340,7 +347,11 @@ def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: base: {base} includes itself")
     if not base_path.exists():
         raise ConfigError(f"{path}: base: {base_path} not found")
-    return merge(read_config_tree(base_path, seen + (base_path,)), data)
+    inherited = read_config_tree(base_path, seen + (base_path,))
+    model, base_model = data.get("model"), inherited.get("model")
+    if isinstance(model, dict) and isinstance(base_model, dict) and model.get("name", base_model.get("name")) != base_model.get("name"):
+        inherited.pop("model")  # another model: the base's model fields do not apply to it
+    return merge(inherited, data)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
@@ -350,6 +361,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         path = resolve_config_path(path)
     data = read_config_tree(path, (path.resolve(),)) if path is not None else {}
     source = str(path) if path is not None else "defaults"
+    if path is not None and "base:" in path.read_text(encoding="utf-8"):
+        source += " (with its base files)"
     if overrides:
         data = merge(data, parse_overrides(overrides))
         source += " + --set"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import RunConfig, dump_config, load_config
-from .errors import RunDirError
+from .errors import ConfigError, RunDirError
 from .files import write_json
 from .train import FINISHED_MARKER, load_data, resolve_model_config, train
 
@@ -31,12 +31,19 @@ SCALARS = ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1
 def parse_seeds(text: str) -> list[int]:
     """``"10"`` -> 0..9; ``"3-7"`` -> 3..7; ``"0,4,9"`` -> those."""
     text = text.strip()
-    if "," in text:
-        return [int(s) for s in text.split(",")]
-    if "-" in text:
-        lo, hi = (int(s) for s in text.split("-", 1))
-        return list(range(lo, hi + 1))
-    return list(range(int(text)))
+    try:
+        if "," in text:
+            seeds = [int(s) for s in text.split(",")]
+        elif "-" in text:
+            lo, hi = (int(s) for s in text.split("-", 1))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds {text!r}: expected a count (10), a range (0-9) or a list of distinct seeds (0,3,7)")
+    return seeds
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -67,16 +74,22 @@ def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]
     return {"seed": seed, "fold": fold, **{k: metrics[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "params")}}
 
 
-def _finished(run_dir: Path, cfg: RunConfig, overwrite: bool) -> dict[str, Any] | None:
-    if not (run_dir / FINISHED_MARKER).exists():
-        return None
-    saved = (run_dir / "config.yaml").read_text(encoding="utf-8") if (run_dir / "config.yaml").exists() else ""
+def _finished(run_dir: Path, cfg: RunConfig, fingerprint: str, overwrite: bool) -> dict[str, Any] | None:
+    """The metrics of a finished run of exactly this config on exactly this data, or None."""
+    try:
+        metrics = json.loads((run_dir / FINISHED_MARKER).read_text(encoding="utf-8"))
+        saved = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None  # not finished (or its files are unreadable): train it
     # The saved config has the data-derived sizes filled in: compare it with ours, filled the same way.
-    if saved == dump_config(cfg):
-        return json.loads((run_dir / FINISHED_MARKER).read_text(encoding="utf-8"))
+    same = saved == dump_config(cfg) and metrics.get("data_sha256", fingerprint) == fingerprint
+    if same:
+        return metrics
     if overwrite:
         return None
-    raise RunDirError(f"{run_dir}: a finished run with a different config; use another --out or pass --overwrite")
+    raise RunDirError(
+        f"{run_dir}: a finished run with a different config or data; use another --out or pass --overwrite"
+    )
 
 
 def run_experiment(
@@ -87,9 +100,14 @@ def run_experiment(
     folds: list[str] | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
+    config_name: str | None = None,
 ) -> dict[str, Any]:
     """Train every (fold, seed); write and return the summary (see module doc)."""
     say = log or (lambda m: print(m, file=sys.stderr))
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds {seeds}: expected a non-empty list of distinct seeds")
+    if folds is not None and (not folds or len(set(folds)) != len(folds)):
+        raise ConfigError(f"folds {folds}: expected a non-empty list of distinct folds")
     base = config if isinstance(config, RunConfig) else load_config(config, overrides)
     out = Path(out_dir)
     rows: list[dict[str, Any]] = []
@@ -110,7 +128,7 @@ def run_experiment(
                 bundle = load_data(cfg, say)
             resolved = copy.deepcopy(cfg)
             resolve_model_config(resolved, bundle)
-            metrics = _finished(run_dir, resolved, overwrite)
+            metrics = _finished(run_dir, resolved, bundle.fingerprint, overwrite)
             if metrics is None:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
                 metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log).metrics
@@ -121,8 +139,9 @@ def run_experiment(
         if fold is not None:
             per_fold[fold] = summarize(fold_rows)
     summary: dict[str, Any] = {
-        "config": str(config) if not isinstance(config, RunConfig) else "(in memory)",
+        "config": str(config_name or (config if not isinstance(config, RunConfig) else "(in memory)")),
         "overrides": list(overrides or []),
+        "config_yaml": dump_config(base),  # what `lpgnet report` checks a manifest row against
         "model": base.model.name,
         "seeds": seeds,
         "folds": folds,

@@ -16,6 +16,9 @@ def _umask() -> int:
     return mask
 
 
+_UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it replaces ``target`` only on success."""
@@ -23,9 +26,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield Path(tmp)
+        with open(tmp, "rb+") as f:  # on disk before the rename, so a crash cannot leave an empty file
+            os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

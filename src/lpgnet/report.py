@@ -20,10 +20,11 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import yaml
 
+from .config import dump_config, from_dict, load_config
 from .errors import ConfigError
 from .experiment import run_experiment
 from .files import write_text
@@ -47,31 +48,44 @@ class Table:
     title: str
     rows: list[Row]
     note: str = ""
-    kind: str = "main"  # main | study (validation columns first) | per_class
+    kind: Literal["main", "study", "per_class"] = "main"  # study: validation columns first
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+@dataclass
+class Manifest:
+    tables: list[Table]
+    runs_dir: str = "runs"
+    preamble: str = ""
+    postscript: str = ""
+
+
 def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
+    """The manifest, checked as strictly as a config: unknown keys and wrong types are
+    errors naming the key."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read manifest ({exc.__class__.__name__})") from None
-    tables = []
-    for i, t in enumerate(data.get("tables", [])):
-        try:
-            rows = [Row(**r) for r in t.pop("rows")]
-            table = Table(rows=rows, **t)
-        except (TypeError, KeyError) as exc:
-            raise ConfigError(f"{path}: tables[{i}]: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'tables', got {type(data).__name__}")
+    manifest = from_dict(Manifest, data, str(path))
+    tables = manifest.tables
+    for table in tables:
+        keys = set()
         for r in table.rows:
             r.key = r.key or _slug(r.name)
             if not (r.config or r.same_as):
                 raise ConfigError(f"{path}: table {table.id}: row {r.name!r}: needs config (or same_as)")
-        tables.append(table)
+            if r.key in keys:
+                raise ConfigError(f"{path}: table {table.id}: two rows share the key {r.key!r} (give one a 'key')")
+            if r.seeds < 1:
+                raise ConfigError(f"{path}: table {table.id}: row {r.name!r}: seeds must be at least 1")
+            keys.add(r.key)
     rows = {f"{t.id}/{r.key}": r for t in tables for r in t.rows}
     for t in tables:
         for r in t.rows:
@@ -80,7 +94,7 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                     raise ConfigError(f"{path}: table {t.id}: row {r.name!r}: same_as {r.same_as!r} names no row")
                 src = rows[r.same_as]
                 r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
-    return data, tables
+    return {"runs_dir": manifest.runs_dir, "preamble": manifest.preamble, "postscript": manifest.postscript}, tables
 
 
 def _out(runs: Path, table: Table, row: Row) -> Path:
@@ -105,14 +119,35 @@ def _ms(block: dict[str, Any], key: str, scale: float = 100.0) -> str:
 
 def _load(out: Path) -> dict[str, Any] | None:
     p = out / "summary.json"
-    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
+    """Why a summary no longer answers its manifest row (config, seeds or folds changed)."""
+    if summary.get("config_yaml") != dump_config(load_config(row.config, row.set)):
+        return "its config changed since the summary was written"
+    if summary.get("seeds") != list(range(row.seeds)):
+        return f"it has seeds {summary.get('seeds')}, the row asks for {row.seeds}"
+    folds = [f"loso-{g}" for g in row.folds] if row.folds else None
+    if summary.get("folds") != folds:
+        return "its folds differ from the row's"
+    return None
 
 
 def render_table(table: Table, runs_dir: Path) -> str:
     lines = [f"### {table.title}", ""]
     if table.note:
         lines += [table.note.strip(), ""]
-    summaries = [(r, _load(_out(runs_dir, table, r))) for r in table.rows]
+    summaries = []
+    for r in table.rows:
+        s = _load(_out(runs_dir, table, r))
+        if s is not None and stale_reason(r, s):
+            raise ConfigError(f"{_out(runs_dir, table, r)}/summary.json: stale for row {r.name!r}: {stale_reason(r, s)}; "
+                              "rerun it (lpgnet report --run) after moving the old directory away")
+        summaries.append((r, s))
     if table.kind == "per_class":
         lines += _per_class(summaries)
     else:
@@ -133,7 +168,7 @@ def render_table(table: Table, runs_dir: Path) -> str:
             lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
             for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
                 cells = [str(len(s["seeds"]))] + [_ms(fs["test"], k) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
-                lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join(cells + ([""] if not study else [])) + " |")
+                lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join((["", ""] if study else []) + cells + ([""] if not study else [])) + " |")
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, _out(runs_dir, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
@@ -170,10 +205,11 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
         todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
         for t, r in todo[shard[0] :: shard[1]]:
             out = _out(runs, t, r)
-            if _load(out) is None:
+            summary = _load(out)
+            if summary is None or stale_reason(r, summary):
                 say(f"=== {t.id} / {r.name}: {command(r, out)}")
                 folds = [f"loso-{g}" for g in r.folds] if r.folds else None
-                run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log)
+                run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
     parts = [meta.get("preamble", "").strip(), ""]
     parts += [render_table(t, runs) for t in tables]
     parts.append(meta.get("postscript", "").strip())

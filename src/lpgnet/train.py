@@ -253,6 +253,7 @@ def train(
         "params_inference": model.num_parameters(inference_only=True),
         "train_seconds": time.perf_counter() - start,
         "data": bundle.source,
+        "data_sha256": bundle.fingerprint,
     }
     say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
     say(f"test  {format_metrics(metrics['test'])}")

@@ -41,6 +41,9 @@ class DataBundle:
     label_names: list[str]
     source: str  # shown in error messages: a file path or "synthetic data"
     dims: dict[str, int] = field(default_factory=dict)
+    # SHA-256 of the files the dialogues came from (empty for generated data, whose
+    # config says everything): lets a resumed experiment notice changed data.
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         if not self.dims:

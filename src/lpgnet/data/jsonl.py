@@ -14,6 +14,7 @@ Every problem is reported with the file, the line number and the field.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..distillation import IGNORE
 from ..errors import DataError
+from ..features.cache import file_sha256
 from .conversation import DataBundle, Dialogue
 
 
@@ -82,6 +84,8 @@ def leave_one_group_out(path: Path, rows: list[tuple[int, dict]], group_field: s
     """
     group_of: dict[str, str] = {}
     for lineno, obj in rows:
+        if not isinstance(obj.get("dialog_id"), str):
+            raise DataError(f"{path}:{lineno}: field 'dialog_id': expected str, got {obj.get('dialog_id')!r}")
         if group_field not in obj or obj[group_field] is None:
             raise DataError(f"{path}:{lineno}: field '{group_field}': needed by the leave-one-out protocol, missing")
         value, dialog_id = str(obj[group_field]), str(obj.get("dialog_id"))
@@ -188,4 +192,9 @@ def load_jsonl_bundle(
         if len(sizes) > 1:
             raise DataError(f"{path}: field '{features[m]}': vectors of different lengths {sorted(sizes)} across dialogues")
         dims[m] = sizes.pop() if sizes else 0
-    return DataBundle({k: v for k, v in splits.items() if v}, list(labels), str(path), dims=dims)
+    if not splits["train"]:
+        raise DataError(f"{splits_path or path}: protocol {protocol!r} leaves no training dialogue")
+    h = hashlib.sha256(file_sha256(path).encode())
+    if splits_path is not None and not protocol.startswith(LOSO_PREFIX):
+        h.update(file_sha256(splits_path).encode())
+    return DataBundle({k: v for k, v in splits.items() if v}, list(labels), str(path), dims=dims, fingerprint=h.hexdigest())

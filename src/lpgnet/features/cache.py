@@ -38,14 +38,25 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+_FOLDER_HASHES: dict[tuple, str] = {}
+
+
 def folder_sha256(folder: str | Path, skip: tuple[str, ...] = ("README.md", ".gitattributes")) -> str:
-    """Hash of every file under ``folder`` (names and bytes), e.g. a model's weights."""
+    """Hash of every file under ``folder`` (names and bytes), e.g. a model's weights.
+
+    Remembered for the process while no file's size or modification time changes, so
+    a multi-seed experiment hashes a large checkpoint once, not once per seed.
+    """
     folder = Path(folder)
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file() and q.name not in skip):
-        h.update(str(p.relative_to(folder)).encode())
-        h.update(file_sha256(p).encode())
-    return h.hexdigest()
+    files = sorted(q for q in folder.rglob("*") if q.is_file() and q.name not in skip)
+    signature = (str(folder.resolve()), *((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
+    if signature not in _FOLDER_HASHES:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(file_sha256(p).encode())
+        _FOLDER_HASHES[signature] = h.hexdigest()
+    return _FOLDER_HASHES[signature]
 
 
 def cache_key(spec: dict[str, Any]) -> str:

@@ -231,12 +231,16 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
         "pooling": cfg.pooling,
         "max_length": cfg.max_length,
         "data_sha256": cache.file_sha256(data_file),
-        "utterances": cache.cache_key({"ids": ids}),
+        "utterances": cache.cache_key({"ids": sorted(ids)}),  # which ones, not their order
     }
     if cfg.finetune.enabled:
         spec["finetune"] = asdict(cfg.finetune)
-        spec["train_dialogues"] = sorted(d.dialog_id for d in train)
-        spec["labels"] = list(bundle.label_names)
+        # The training dialogues in order (cross-fit folds follow it) with their labels:
+        # another label column or label set gives another key.
+        spec["train"] = cache.cache_key({
+            "labels": list(bundle.label_names),
+            "utterances": [[d.dialog_id, d.utt_ids, d.labels.tolist()] for d in train],
+        })
     root = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache.default_cache_dir()
     entry = root / "text-features" / f"{cache.cache_key(spec)}.safetensors"
     features = cache.load_entry(entry, ids)
