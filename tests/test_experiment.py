@@ -23,6 +23,9 @@ def test_parse_seeds():
     assert parse_seeds("3") == [0, 1, 2]
     assert parse_seeds("2-4") == [2, 3, 4]
     assert parse_seeds("0,5,9") == [0, 5, 9]
+    for bad in ("0", "5-3", "1,1", "x"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
 
 
 def test_experiment_summary_is_the_mean_and_std_of_the_seed_runs(tmp_path, monkeypatch):
@@ -157,3 +160,52 @@ def test_report_same_as_rows_reuse_another_rows_experiment(tmp_path):
     manifest.write_text(manifest.read_text().replace("same_as: a/x", "same_as: a/nope"))
     with pytest.raises(ConfigError, match="same_as 'a/nope' names no row"):
         build_report(manifest)
+
+
+def test_changed_data_is_never_mixed_into_a_resumed_experiment(tmp_path):
+    path = write_grouped(tmp_path, groups=(1,) * 4 + (2,) * 4)
+    cfg = load_config(None, [f"data.path={path}", "data.source=jsonl", "data.protocol=loso-2", "data.label_field=label",
+                             "data.audio_feature=af", "data.valid_fraction=0.25", "model.name=linear",
+                             "model.modalities=[audio]", "train.epochs=1", "train.progress=false"])
+    run_experiment(cfg, tmp_path / "e", [0], log=lambda m: None)
+    path.write_text(path.read_text().replace('"turn": 2', '"turn": 5'))
+    with pytest.raises(RunDirError, match="different config or data"):
+        run_experiment(cfg, tmp_path / "e", [0], log=lambda m: None)
+
+
+def test_a_fold_without_training_dialogues_is_a_clear_error(tmp_path):
+    path = write_grouped(tmp_path, groups=(1, 1))
+    with pytest.raises(DataError, match="leaves no training dialogue"):
+        load_jsonl_bundle(path, None, "loso-1", "label", ["a", "b"], {"text": None, "audio": "af"})
+
+
+def test_a_base_with_another_model_does_not_leak_its_model_fields(tmp_path):
+    (tmp_path / "a.yaml").write_text("model: {name: lpgnet, d_model: 32, heads: 2}\ntrain: {epochs: 3}\n")
+    (tmp_path / "lin.yaml").write_text("base: a.yaml\nmodel: {name: linear}\n")
+    cfg = load_config(tmp_path / "lin.yaml")
+    assert cfg.model.name == "linear" and cfg.train.epochs == 3
+
+
+def test_manifest_errors_name_the_problem(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml, seeds: ten}]}\n")
+    with pytest.raises(ConfigError, match=r"tables\[0\].rows\[0\].seeds: expected int"):
+        build_report(m)
+    m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}, {name: a, config: d.yaml}]}\n")
+    with pytest.raises(ConfigError, match="share the key 'a'"):
+        build_report(m)
+    m.write_text("- just a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        build_report(m)
+
+
+def test_a_stale_summary_is_refused_not_shown(tmp_path):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text("model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
+                   "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n")
+    m = tmp_path / "m.yaml"
+    m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: t, title: T, rows: [{{name: A, config: {cfg}, seeds: 1}}]}}\n")
+    build_report(m, run=True, log=lambda msg: None)
+    cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: 2"))
+    with pytest.raises(ConfigError, match="stale for row 'A': its config changed"):
+        build_report(m)
