@@ -31,6 +31,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     overrides = list(args.set or []) + ([f"data.path={args.data}"] if args.data else [])
     result = evaluate_run(args.run, split=args.split, overrides=overrides or None)
     print(f"{args.split}: {format_metrics(result['metrics'])}")
+    if result["data_changed"]:
+        print(f"note: the data files changed since this run was trained (data_sha256 differs from {Path(args.run) / 'metrics.json'})")
     if result["matches_saved"] is not None:
         print(f"matches {Path(args.run) / 'metrics.json'}: {'yes' if result['matches_saved'] else 'NO'}")
     if args.json:

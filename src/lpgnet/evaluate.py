@@ -55,4 +55,6 @@ def evaluate_run(
     if split in saved and not overrides:
         ref = saved[split]
         matches = all(ref[k] == metrics[k] for k in HEADLINE) and ref["confusion_matrix"] == metrics["confusion_matrix"]
-    return {"split": split, "metrics": metrics, "matches_saved": matches}
+    # The data files differ from the ones the run was trained on (same path, new bytes)?
+    changed = bool(saved.get("data_sha256")) and data is None and not overrides and saved["data_sha256"] != bundle.fingerprint
+    return {"split": split, "metrics": metrics, "matches_saved": matches, "data_changed": changed}
