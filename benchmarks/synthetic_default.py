@@ -10,13 +10,13 @@ and reports test accuracy / weighted F1 (multiclass) and wall time per run.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import torch
 
 from lpgnet import load_config, train
+from lpgnet.envinfo import environment
 from lpgnet.files import write_json
 
 
@@ -29,8 +29,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     report: dict = {
-        "env": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-                "python": platform.python_version()},
+        "env": environment(),
         "chance_accuracy": 1 / 6,
         "models": {},
     }

@@ -17,10 +17,8 @@ first run computes them).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,19 +26,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lpgnet import load_config
 from lpgnet.data.batching import batch_indices, tensorize
+from lpgnet.envinfo import environment
 from lpgnet.files import write_json
 from lpgnet.registry import build_model
 from lpgnet.train import load_data, resolve_model_config, train_epoch
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
@@ -108,8 +97,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     peak = matmul_gflops()
     report = {
-        "env": {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
-                "python": platform.python_version()},
+        "env": environment(),
         "matmul_gflops": peak,
         "models": [bench(c, args.epochs, peak) for c in args.configs],
     }

@@ -12,7 +12,7 @@ import torch
 
 from lpgnet import ConfigError, load_config
 from lpgnet.features import text as text_mod
-from lpgnet.features.text import TextEncoderConfig, pool, resolve_encoder, text_features
+from lpgnet.features.text import pool, resolve_encoder
 from lpgnet.train import load_data
 
 transformers = pytest.importorskip("transformers")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -248,8 +249,11 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
         log(f"text features: computing ({cfg.encoder}, {cfg.pooling} pooling"
             + (f", fine-tuned{f', {cfg.finetune.crossfit_folds}-fold cross-fit' if cfg.finetune.crossfit_folds else ''}" if cfg.finetune.enabled else "")
             + f") -> {entry}")
+        start = time.perf_counter()
         features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts)
-        cache.save_entry(entry, ids, features, spec)
+        seconds = time.perf_counter() - start
+        cache.save_entry(entry, ids, features, {**spec, "seconds": round(seconds, 1), "threads": torch.get_num_threads()})
+        log(f"text features: {len(ids)} utterances in {seconds:.0f} s ({torch.get_num_threads()} threads)")
     else:
         log(f"text features: cached {entry}")
     row = 0
