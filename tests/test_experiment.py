@@ -209,3 +209,16 @@ def test_a_stale_summary_is_refused_not_shown(tmp_path):
     cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: 2"))
     with pytest.raises(ConfigError, match="stale for row 'A': its config changed"):
         build_report(m)
+
+
+def test_report_renders_benchmark_json(tmp_path):
+    speed = tmp_path / "speed.json"
+    speed.write_text(json.dumps({"env": {"cpu": "TestCPU", "threads": 2, "torch": "x"}, "matmul_gflops": 100.0, "models": [
+        {"config": "c.yaml", "d_model": 256, "params": 1234, "sec_per_epoch": 1.5, "gflop_per_epoch": 30.0,
+         "achieved_gflops": 20.0, "fraction_of_matmul_peak": 0.2, "padding_per_utterance": {"bucketed": 0.1, "random": 0.9}}]}))
+    m = tmp_path / "m.yaml"
+    m.write_text(f"tables: []\nbenchmarks:\n  - {{title: Speed, kind: train_speed, file: {speed}, command: python b.py}}\n"
+                 f"  - {{title: Text, kind: text_features, file: {tmp_path / 'missing.json'}, command: python t.py}}\n")
+    text = build_report(m)
+    assert "| `c.yaml` | 256 | 1,234 | 1.50 | 30.0 | 20.0 | 20% | 0.10 / 0.90 |" in text
+    assert "not run yet" in text and "python t.py" in text

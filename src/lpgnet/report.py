@@ -56,10 +56,22 @@ def _slug(text: str) -> str:
 
 
 @dataclass
+class Benchmark:
+    """A benchmark script's JSON output, shown as a table with the command that wrote it."""
+
+    title: str
+    kind: Literal["train_speed", "text_features"]
+    file: str
+    command: str
+    note: str = ""
+
+
+@dataclass
 class Manifest:
     tables: list[Table]
     runs_dir: str = "runs"
     preamble: str = ""
+    benchmarks: list[Benchmark] = field(default_factory=list)
     postscript: str = ""
 
 
@@ -94,7 +106,9 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                     raise ConfigError(f"{path}: table {t.id}: row {r.name!r}: same_as {r.same_as!r} names no row")
                 src = rows[r.same_as]
                 r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
-    return {"runs_dir": manifest.runs_dir, "preamble": manifest.preamble, "postscript": manifest.postscript}, tables
+    meta = {"runs_dir": manifest.runs_dir, "preamble": manifest.preamble, "postscript": manifest.postscript,
+            "benchmarks": manifest.benchmarks}
+    return meta, tables
 
 
 def _out(runs: Path, table: Table, row: Row) -> Path:
@@ -176,6 +190,37 @@ def render_table(table: Table, runs_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def render_benchmark(b: Benchmark) -> str:
+    lines = [f"### {b.title}", ""]
+    if b.note:
+        lines += [b.note.strip(), ""]
+    try:
+        data = json.loads(Path(b.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if data is None:
+        lines += [f"not run yet (`{b.file}` is missing)", ""]
+    elif b.kind == "train_speed":
+        env = data["env"]
+        lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; measured fp32 matmul throughput "
+                  f"{data['matmul_gflops']:.0f} GFLOP/s.", ""]
+        lines += ["| config | d_model | parameters | s / epoch | GFLOP / epoch | achieved GFLOP/s | of matmul peak | padding per utterance, bucketed / random batches |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in data["models"]:
+            pad = m["padding_per_utterance"]
+            lines.append(f"| `{m['config']}` | {m['d_model']} | {m['params']:,} | {m['sec_per_epoch']:.2f} | {m['gflop_per_epoch']:.1f} | "
+                         f"{m['achieved_gflops']:.1f} | {100 * m['fraction_of_matmul_peak']:.0f}% | {pad['bucketed']:.2f} / {pad['random']:.2f} |")
+        lines.append("")
+    else:
+        env = data["env"]
+        lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}:", ""]
+        lines += [f"- frozen MiniLM, every utterance of the file: {data['frozen_encode_all_seconds']:.0f} s",
+                  f"- one fine-tuning pass (3 epochs on the training dialogues) + encoding: {data['finetune_3_epochs_plus_encode_seconds']:.0f} s",
+                  f"- reading the cached features back: {data['cached_read_seconds']:.1f} s", ""]
+    lines += ["```", b.command, "```", ""]
+    return "\n".join(lines)
+
+
 def _per_class(summaries) -> list[str]:
     lines = []
     for row, s in summaries:
@@ -212,6 +257,7 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
                 run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
     parts = [meta.get("preamble", "").strip(), ""]
     parts += [render_table(t, runs) for t in tables]
+    parts += [render_benchmark(b) for b in meta["benchmarks"]]
     parts.append(meta.get("postscript", "").strip())
     return "\n".join(parts).rstrip() + "\n"
 
