@@ -222,3 +222,19 @@ def test_report_renders_benchmark_json(tmp_path):
     text = build_report(m)
     assert "| `c.yaml` | 256 | 1,234 | 1.50 | 30.0 | 20.0 | 20% | 0.10 / 0.90 |" in text
     assert "not run yet" in text and "python t.py" in text
+
+
+def test_report_targets_are_computed_from_summaries(tmp_path):
+    for key, acc in (("a", 0.81), ("b", 0.70)):
+        (tmp_path / "runs" / "t" / key).mkdir(parents=True)
+        (tmp_path / "runs" / "t" / key / "summary.json").write_text(json.dumps(
+            {"runs": [{}, {}], "test": {"accuracy": {"mean": acc, "std": 0.0, "n": 2}}}))
+    m = tmp_path / "m.yaml"
+    m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables: []\ntargets:\n"
+                 "  - {text: 'acc', row: t/a, at_least: 0.78}\n"
+                 "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
+                 "  - {text: 'later', row: t/c, at_least: 0.5}\n")
+    text = build_report(m)
+    assert "| acc | accuracy 0.8100 (N = 2) | yes |" in text
+    assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2) | **no** |" in text
+    assert "| later | not run yet | |" in text

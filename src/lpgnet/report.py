@@ -67,11 +67,23 @@ class Benchmark:
 
 
 @dataclass
+class Target:
+    """A figure the project promises: a row's test mean (minus another row's) >= at_least."""
+
+    text: str
+    row: str  # "table/row-key"
+    metric: str = "accuracy"
+    at_least: float = 0.0
+    minus: str | None = None  # another "table/row-key": the target is on the difference
+
+
+@dataclass
 class Manifest:
     tables: list[Table]
     runs_dir: str = "runs"
     preamble: str = ""
     benchmarks: list[Benchmark] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
     postscript: str = ""
 
 
@@ -107,7 +119,7 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                 src = rows[r.same_as]
                 r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
     meta = {"runs_dir": manifest.runs_dir, "preamble": manifest.preamble, "postscript": manifest.postscript,
-            "benchmarks": manifest.benchmarks}
+            "benchmarks": manifest.benchmarks, "targets": manifest.targets}
     return meta, tables
 
 
@@ -190,6 +202,22 @@ def render_table(table: Table, runs_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def render_targets(targets: list[Target], runs: Path) -> str:
+    """Each target against the measured test means (test split, as the issue states them)."""
+    lines = ["### Targets", "", "| target | measured (test, mean over seeds) | met |", "|---|---|---|"]
+    for t in targets:
+        a = _load(runs / t.row)
+        b = _load(runs / t.minus) if t.minus else None
+        if a is None or (t.minus and b is None):
+            lines.append(f"| {t.text} | not run yet | |")
+            continue
+        value = a["test"][t.metric]["mean"] - (b["test"][t.metric]["mean"] if b else 0.0)
+        what = f"{t.metric} {a['test'][t.metric]['mean']:.4f}" + (f" - {b['test'][t.metric]['mean']:.4f} = {value:.4f}" if b else "")
+        n = len(a["runs"])
+        lines.append(f"| {t.text} | {what} (N = {n}) | {'yes' if value >= t.at_least else '**no**'} |")
+    return "\n".join(lines + [""])
+
+
 def render_benchmark(b: Benchmark) -> str:
     lines = [f"### {b.title}", ""]
     if b.note:
@@ -256,6 +284,8 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
                 folds = [f"loso-{g}" for g in r.folds] if r.folds else None
                 run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
     parts = [meta.get("preamble", "").strip(), ""]
+    if meta["targets"]:
+        parts.append(render_targets(meta["targets"], runs))
     parts += [render_table(t, runs) for t in tables]
     parts += [render_benchmark(b) for b in meta["benchmarks"]]
     parts.append(meta.get("postscript", "").strip())
