@@ -288,6 +288,12 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
         parts.append(render_targets(meta["targets"], runs))
     parts += [render_table(t, runs) for t in tables]
     parts += [render_benchmark(b) for b in meta["benchmarks"]]
+    done = [s for t in tables for r in t.rows if not r.same_as for s in [_load(_out(runs, t, r))] if s]
+    if done:
+        n = sum(len(s["runs"]) for s in done)
+        hours = sum(r.get("train_seconds", 0.0) for s in done for r in s["runs"]) / 3600
+        parts.append(f"Behind this page: {n} training runs, {hours:.1f} hours of training in total as measured by the "
+                     "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n")
     parts.append(meta.get("postscript", "").strip())
     return "\n".join(parts).rstrip() + "\n"
 
