@@ -26,9 +26,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield Path(tmp)
+        # mkstemp (and some writers, e.g. safetensors) make 0600: give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with open(tmp, "rb+") as f:  # on disk before the rename, so a crash cannot leave an empty file
             os.fsync(f.fileno())
         os.replace(tmp, target)
