@@ -176,3 +176,13 @@ def test_a_run_with_encoder_features_trains_and_evaluates_reproducibly(tmp_path,
     assert result.model.config.d_text == 16
     again = evaluate_run(tmp_path / "run")  # features come back from the cache: same figures
     assert again["matches_saved"] is True
+
+
+def test_cache_entries_get_the_usual_file_permissions(tmp_path):
+    import os
+
+    from lpgnet.features.cache import save_entry
+    from lpgnet.files import _UMASK
+
+    save_entry(tmp_path / "e.safetensors", ["u"], np.zeros((1, 3), np.float32), {})
+    assert os.stat(tmp_path / "e.safetensors").st_mode & 0o777 == 0o666 & ~_UMASK
