@@ -51,7 +51,7 @@ def main() -> None:
         "cached_read_seconds": cached,
     }
     print(f"frozen MiniLM, all utterances: {frozen:.0f} s; one fine-tuning pass + encoding: {tuned:.0f} s; "
-          f"from the cache: {cached:.1f} s ({torch.get_num_threads()} threads)")
+          f"from the cache: {1000 * cached:.0f} ms ({torch.get_num_threads()} threads)")
     write_json(args.out, report)
     print(f"written to {args.out}")
 

@@ -123,6 +123,7 @@ def test_report_from_a_manifest(tmp_path, monkeypatch):
         f"tables:\n  - id: t\n    title: Main\n    rows:\n"
         f"      - {{name: LPGNet, config: {cfg}, seeds: 2, paper: {{acc: 87.99, f1: 87.96}}}}\n"
         f"      - {{name: Later, config: {cfg}, set: [model.dropout=0.2]}}\n"
+        f"      - {{name: Once, config: {cfg}, seeds: 1}}\n"
     )
     text = build_report(manifest)
     assert "not run yet" in text and "87.99 / 87.96" not in text.split("| LPGNet |")[0]
@@ -133,6 +134,9 @@ def test_report_from_a_manifest(tmp_path, monkeypatch):
     assert f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f}" in text
     assert "87.99 / 87.96" in text and "not run yet" not in text
     assert f"--set model.dropout=0.2 --seeds 3 --out {tmp_path / 'runs' / 't' / 'later'}" in text
+    once = json.loads((tmp_path / "runs" / "t" / "once" / "summary.json").read_text())["test"]["accuracy"]
+    once_row = next(line for line in text.splitlines() if line.startswith("| Once |"))
+    assert f"| 1 | {100 * once['mean']:.2f} |" in once_row and "±" not in once_row  # one run: no spread shown
 
 
 def test_experiment_cli(tmp_path, capsys):

@@ -138,8 +138,11 @@ def command(row: Row, out: Path) -> str:
     return shlex.join(parts)
 
 
-def _ms(block: dict[str, Any], key: str, scale: float = 100.0) -> str:
+def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> str:
+    """Mean ± std; a figure that rests on one run (n = 1) has no spread to show."""
     v = block[key]
+    if n == 1:
+        return f"{scale * v['mean']:.2f}"
     return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
 
 
@@ -187,13 +190,15 @@ def render_table(table: Table, runs_dir: Path) -> str:
                 lines.append(f"| {row.name} | " + " | ".join(["not run yet"] + [""] * (len(head) - 1)) + " |")
                 continue
             test, valid = s["test"], s["valid"]
-            cells = ([_ms(valid, "weighted_f1"), _ms(valid, "accuracy")] if study else [])
-            cells += [str(len(s["runs"]))] + [_ms(test, k) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
+            n = len(s["runs"])
+            cells = ([_ms(valid, "weighted_f1", n=n), _ms(valid, "accuracy", n=n)] if study else [])
+            cells += [str(n)] + [_ms(test, k, n=n) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
             if not study:
                 cells.append(" / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–")
             lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
             for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
-                cells = [str(len(s["seeds"]))] + [_ms(fs["test"], k) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
+                n = len(s["seeds"])
+                cells = [str(n)] + [_ms(fs["test"], k, n=n) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
                 lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join((["", ""] if study else []) + cells + ([""] if not study else [])) + " |")
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, _out(runs_dir, table, r)) for r in table.rows if not r.same_as]
@@ -244,7 +249,7 @@ def render_benchmark(b: Benchmark) -> str:
         lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}:", ""]
         lines += [f"- frozen MiniLM, every utterance of the file: {data['frozen_encode_all_seconds']:.0f} s",
                   f"- one fine-tuning pass (3 epochs on the training dialogues) + encoding: {data['finetune_3_epochs_plus_encode_seconds']:.0f} s",
-                  f"- reading the cached features back: {data['cached_read_seconds']:.1f} s", ""]
+                  f"- reading the cached features back: {1000 * data['cached_read_seconds']:.0f} ms", ""]
     lines += ["```", b.command, "```", ""]
     return "\n".join(lines)
 
