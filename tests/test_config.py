@@ -76,3 +76,11 @@ def test_override_syntax():
 
 def test_run_config_default_model():
     assert RunConfig().model.name == "lpgnet"
+
+
+def test_exponent_without_a_dot_is_a_float():
+    # PyYAML (YAML 1.1) reads "1e-3" as a string; a float field still takes it.
+    cfg = load_config(None, ["train.lr=1e-3", "train.weight_decay=5E-5"])
+    assert cfg.train.lr == 1e-3 and cfg.train.weight_decay == 5e-5
+    with pytest.raises(ConfigError, match="train.lr: expected float"):
+        load_config(None, ["train.lr=fast"])

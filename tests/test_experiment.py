@@ -203,7 +203,7 @@ def test_manifest_errors_name_the_problem(tmp_path):
         build_report(m)
 
 
-def test_a_stale_summary_is_refused_not_shown(tmp_path):
+def test_a_stale_summary_is_flagged_not_shown(tmp_path):
     cfg = tmp_path / "quick.yaml"
     cfg.write_text("model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
                    "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n")
@@ -211,8 +211,8 @@ def test_a_stale_summary_is_refused_not_shown(tmp_path):
     m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: t, title: T, rows: [{{name: A, config: {cfg}, seeds: 1}}]}}\n")
     build_report(m, run=True, log=lambda msg: None)
     cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: 2"))
-    with pytest.raises(ConfigError, match="stale for row 'A': its config changed"):
-        build_report(m)
+    text = build_report(m)  # the old figures are not shown as the row's result
+    assert "| A | out of date: its config changed" in text and "±" not in text
 
 
 def test_report_renders_benchmark_json(tmp_path):
@@ -229,12 +229,19 @@ def test_report_renders_benchmark_json(tmp_path):
 
 
 def test_report_targets_are_computed_from_summaries(tmp_path):
+    from lpgnet.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: linear}\n")
     for key, acc in (("a", 0.81), ("b", 0.70)):
         (tmp_path / "runs" / "t" / key).mkdir(parents=True)
         (tmp_path / "runs" / "t" / key / "summary.json").write_text(json.dumps(
-            {"runs": [{}, {}], "test": {"accuracy": {"mean": acc, "std": 0.0, "n": 2}}}))
+            {"runs": [{}, {}], "seeds": [0, 1], "folds": None, "config_yaml": dump_config(load_config(cfg)),
+             "valid": {}, "test": {k: {"mean": acc, "std": 0.0, "n": 2} for k in
+                      ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")}}))
+    rows = "".join(f"      - {{name: {k}, key: {k}, config: {cfg}, seeds: 2}}\n" for k in "abc")
     m = tmp_path / "m.yaml"
-    m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables: []\ntargets:\n"
+    m.write_text(f"runs_dir: {tmp_path / 'runs'}\nbenchmarks: []\ntables:\n  - id: t\n    title: T\n    rows:\n{rows}targets:\n"
                  "  - {text: 'acc', row: t/a, at_least: 0.78}\n"
                  "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
                  "  - {text: 'later', row: t/c, at_least: 0.5}\n")

@@ -11,6 +11,7 @@ from safetensors import safe_open
 from conftest import tiny_config, tiny_model
 from lpgnet import ConfigError, DataError, LPGNet, LPGNetConfig, LinearBaseline, LinearConfig, build_model, load_pretrained
 from lpgnet.fusion import ConcatFusion
+from lpgnet.layers import SpeakerConfig
 from test_lpia import VARIANTS
 
 
@@ -54,11 +55,29 @@ def test_outputs_expose_gates_and_attention():
     assert out.student_logits == {}  # students are training-only
 
 
-def test_no_speaker_input_anywhere():
-    import inspect
+def test_no_speaker_input_by_default():
+    model = tiny_model().eval()
+    assert not any("speaker" in n for n, _ in model.named_parameters())
+    t, a, mask = torch.randn(2, 5, 12), torch.randn(2, 5, 7), torch.ones(2, 5, dtype=torch.bool)
+    with torch.no_grad():  # the speakers argument is ignored: the prediction cannot depend on who speaks
+        ref = model(t, a, mask).logits
+        torch.testing.assert_close(model(t, a, mask, speakers=torch.randint(0, 3, (2, 5))).logits, ref)
 
-    assert list(inspect.signature(LPGNet.forward).parameters) == ["self", "text", "audio", "mask", "need_weights"]
-    assert not any("speaker" in n for n, _ in tiny_model().named_parameters())
+
+@pytest.mark.parametrize("mode", ["party", "identity"])
+def test_speaker_embeddings_option(mode):
+    vocab = ["s1", "s2", "s3"] if mode == "identity" else None
+    model = tiny_model(speakers=SpeakerConfig(mode, max_speakers=3, vocab=vocab)).eval()
+    assert model.speaker_embedding.table.num_embeddings == (4 if mode == "identity" else 3)
+    t, a, mask = torch.randn(1, 4, 12), torch.randn(1, 4, 7), torch.ones(1, 4, dtype=torch.bool)
+    with torch.no_grad():
+        one = model(t, a, mask, speakers=torch.tensor([[0, 1, 0, 1]])).logits
+        other = model(t, a, mask, speakers=torch.tensor([[1, 0, 1, 0]])).logits
+    assert not torch.allclose(one, other)  # who speaks now matters
+    with pytest.raises(DataError, match="speakers"):
+        model(t, a, mask)  # a speaker model without speakers: a clear error
+    with pytest.raises(DataError, match="more than"):
+        model(t, a, mask, speakers=torch.tensor([[0, 1, 2, 7]]))
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,20 @@ class EmotionClassifier(nn.Module):
 
 
 class StudentHeads(nn.Module):
-    """(18) z_m = W_m F_m + b_m for each modality m (training only)."""
+    """(18) z_m = W_m F_m + b_m for each modality m (training only).
 
-    def __init__(self, d_model: int, num_classes: int, modalities: tuple[str, ...]) -> None:
+    ``dropout`` not None gives SDT's form, W_m Dropout(ReLU(F_m)) + b_m."""
+
+    def __init__(
+        self, d_model: int, num_classes: int, modalities: tuple[str, ...], dropout: float | None = None
+    ) -> None:
         super().__init__()
-        self.heads = nn.ModuleDict({m: nn.Linear(d_model, num_classes) for m in modalities})
+
+        def head() -> nn.Module:
+            fc = nn.Linear(d_model, num_classes)
+            return fc if dropout is None else nn.Sequential(nn.ReLU(), nn.Dropout(dropout), fc)
+
+        self.heads = nn.ModuleDict({m: head() for m in modalities})
 
     def forward(self, per_modality: dict[str, Tensor]) -> dict[str, Tensor]:
         return {m: head(per_modality[m]) for m, head in self.heads.items()}

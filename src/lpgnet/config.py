@@ -14,6 +14,7 @@ so they are checked exactly like the file.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -172,6 +173,9 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+_YAML11_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted (e.g. list->tuple)."""
     origin = typing.get_origin(tp)
@@ -221,6 +225,8 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value.strip()):
+            return float(value)  # "1e-3": YAML 1.1 reads an exponent without a dot as a string
         raise bad
     if tp is str:
         if isinstance(value, str):
@@ -375,3 +381,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def dump_config(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def same_config(saved_yaml: str | None, cfg: RunConfig) -> bool:
+    """Whether a saved config (a run's config.yaml text) describes the same run as ``cfg``.
+
+    Both go through the dataclasses, so a field added to the package since the run was
+    saved takes its default on both sides: a field whose default keeps the old behaviour
+    (e.g. ``model.speakers``, none) does not invalidate finished runs.
+    """
+    if saved_yaml is None:
+        return False
+    try:
+        saved = from_dict(RunConfig, yaml.safe_load(saved_yaml), "saved config")
+    except (ConfigError, yaml.YAMLError, TypeError):
+        return False
+    return dump_config(saved) == dump_config(cfg)

@@ -13,7 +13,7 @@ from .data.batching import tensorize
 from .data.conversation import DataBundle
 from .errors import ConfigError, RunDirError
 from .metrics import HEADLINE
-from .train import FINISHED_MARKER, load_data, resolve_model_config, score
+from .train import FINISHED_MARKER, load_data, resolve_model_config, resolve_speakers, score, speaker_vocab
 
 
 def load_run(run_dir: str | Path, overrides: list[str] | None = None):
@@ -50,7 +50,8 @@ def evaluate_run(
             "pass that data to evaluate_run(data=...)"
         )
     resolve_model_config(cfg, bundle)  # refuses data whose sizes differ from the model's
-    metrics = score(model, tensorize(bundle.splits[split]), bundle.label_names)
+    resolve_speakers(cfg, bundle)  # the saved vocabulary (identity) is kept, not rebuilt
+    metrics = score(model, tensorize(bundle.splits[split], speaker_vocab(cfg.model)), bundle.label_names)
     matches = None
     if split in saved and not overrides:
         ref = saved[split]

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, dump_config, load_config
+from .config import RunConfig, dump_config, load_config, same_config
 from .errors import ConfigError, RunDirError
 from .files import write_json
-from .train import FINISHED_MARKER, load_data, resolve_model_config, train
+from .train import FINISHED_MARKER, load_data, resolve_model_config, resolve_speakers, train
 
 SCALARS = ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1", "loss")
 
@@ -82,7 +82,7 @@ def _finished(run_dir: Path, cfg: RunConfig, fingerprint: str, overwrite: bool) 
     except (OSError, ValueError):
         return None  # not finished (or its files are unreadable): train it
     # The saved config has the data-derived sizes filled in: compare it with ours, filled the same way.
-    same = saved == dump_config(cfg) and metrics.get("data_sha256", fingerprint) == fingerprint
+    same = same_config(saved, cfg) and metrics.get("data_sha256", fingerprint) == fingerprint
     if same:
         return metrics
     if overwrite:
@@ -128,6 +128,7 @@ def run_experiment(
                 bundle = load_data(cfg, say)
             resolved = copy.deepcopy(cfg)
             resolve_model_config(resolved, bundle)
+            resolve_speakers(resolved, bundle)
             metrics = _finished(run_dir, resolved, bundle.fingerprint, overwrite)
             if metrics is None:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")

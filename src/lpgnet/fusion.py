@@ -30,9 +30,9 @@ from .lpia import PATHS
 class UnimodalGate(nn.Module):
     """(9) G(H) = sigmoid(W_g H) * H."""
 
-    def __init__(self, d_model: int) -> None:
+    def __init__(self, d_model: int, bias: bool = True) -> None:
         super().__init__()
-        self.proj = nn.Linear(d_model, d_model)
+        self.proj = nn.Linear(d_model, d_model, bias=bias)
 
     def forward(self, h: Tensor) -> Tensor:
         return torch.sigmoid(self.proj(h)) * h
@@ -61,11 +61,16 @@ class DualGatedFusion(nn.Module):
     """(9)-(14). Returns F (B×N×d), the per-modality F_m and the gate weights alpha."""
 
     def __init__(
-        self, d_model: int, paths: list[str], modalities: tuple[str, ...], mode: Literal["scalar", "vector"]
+        self,
+        d_model: int,
+        paths: list[str],
+        modalities: tuple[str, ...],
+        mode: Literal["scalar", "vector"],
+        gate_bias: bool = True,
     ) -> None:
         super().__init__()
         self.streams = streams_by_modality(paths, modalities)
-        self.gates = nn.ModuleDict({p: UnimodalGate(d_model) for p in paths})  # G_1..G_4
+        self.gates = nn.ModuleDict({p: UnimodalGate(d_model, gate_bias) for p in paths})  # G_1..G_4
         self.merge = nn.ModuleDict(  # (12) W_t, W_a: [intra ; inter] -> d
             {m: nn.Linear(len(s) * d_model, d_model) for m, s in self.streams.items()}
         )

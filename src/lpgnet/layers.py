@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 
 @dataclass
@@ -98,3 +99,52 @@ class ModalityInputs(nn.Module):
         for m, (mean, std) in stats.items():
             if m in self.norm:
                 self.norm[m].set_stats(mean, std)
+
+
+@dataclass
+class SpeakerConfig:
+    """Speaker embeddings (SDT adds them to its inputs; LPGNet drops them by design).
+
+    ``embedding``: ``none``; ``party`` -- who speaks in *this* dialogue (order of first
+    appearance, as SDT's per-dialogue speaker index); ``identity`` -- the training
+    split's speaker names (``vocab``, filled by the trainer), every unseen speaker
+    sharing one "unknown" embedding. ``max_speakers`` bounds ``party``.
+    """
+
+    embedding: Literal["none", "party", "identity"] = "none"
+    max_speakers: int = 9
+    vocab: list[str] | None = None
+
+    def validate(self, where: str) -> None:
+        if self.max_speakers < 1:
+            raise ConfigError(f"{where}.max_speakers: expected a positive integer, got {self.max_speakers}")
+        if self.vocab is not None and len(set(self.vocab)) != len(self.vocab):
+            raise ConfigError(f"{where}.vocab: speaker names must be distinct")
+
+    def size(self) -> int:
+        """Rows of the embedding table."""
+        if self.embedding == "identity":
+            if self.vocab is None:
+                raise ConfigError("model.speakers.vocab: not set (the trainer fills it from the training split)")
+            return len(self.vocab) + 1  # row 0: any speaker not seen in training
+        return self.max_speakers
+
+
+class SpeakerEmbedding(nn.Module):
+    """E[speaker index] (B×N×d), zero at padding; see :class:`SpeakerConfig`."""
+
+    def __init__(self, config: SpeakerConfig, d_model: int) -> None:
+        super().__init__()
+        self.mode = config.embedding
+        self.table = nn.Embedding(config.size(), d_model)
+
+    def forward(self, speakers: Tensor | None, mask: Tensor) -> Tensor:
+        if speakers is None or speakers.shape != mask.shape:
+            got = None if speakers is None else tuple(speakers.shape)
+            raise DataError(f"speakers: this model embeds speakers ({self.mode}); expected a {tuple(mask.shape)} "
+                            f"tensor of speaker indices, got {got}")
+        speakers = speakers.masked_fill(~mask, 0)
+        if int(speakers.max()) >= self.table.num_embeddings:
+            raise DataError(f"speakers: a dialogue has more than {self.table.num_embeddings} speakers "
+                            "(model.speakers.max_speakers)")
+        return self.table(speakers) * mask.unsqueeze(-1).to(self.table.weight.dtype)

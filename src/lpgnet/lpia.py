@@ -47,9 +47,9 @@ def active_paths(modalities: tuple[str, ...] | list[str], intra: bool, inter: bo
 class ModalityProjection(nn.Module):
     """(2) H_m = Conv1d_k(X_m): d_m -> d over the utterance axis, length kept."""
 
-    def __init__(self, d_in: int, d_model: int, kernel_size: int) -> None:
+    def __init__(self, d_in: int, d_model: int, kernel_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(d_in, d_model, kernel_size, padding=kernel_size // 2)
+        self.conv = nn.Conv1d(d_in, d_model, kernel_size, padding=kernel_size // 2, bias=bias)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         keep = mask.unsqueeze(-1).to(x.dtype)
@@ -64,9 +64,10 @@ class MaskedAttention(nn.Module):
     only when the weights are asked for (inspection), and both give the same output.
     """
 
-    def __init__(self, d_model: int, heads: int, out_proj: bool = False) -> None:
+    def __init__(self, d_model: int, heads: int, out_proj: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         self.heads = heads
+        self.dropout = dropout  # on the attention weights, in training (LPGNet: none; SDT: yes)
         self.q = nn.Linear(d_model, d_model)
         self.k = nn.Linear(d_model, d_model)
         self.v = nn.Linear(d_model, d_model)
@@ -90,9 +91,9 @@ class MaskedAttention(nn.Module):
         if need_weights:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             weights = scores.masked_fill(~allowed, float("-inf")).softmax(-1)  # (5)
-            out = weights @ v
+            out = F.dropout(weights, self.dropout, self.training) @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0)
         b, h, n, dh = out.shape
         return self.out(out.transpose(1, 2).reshape(b, n, h * dh)), weights
 

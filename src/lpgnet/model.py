@@ -6,7 +6,8 @@ with the self-distillation students (§3.6) beside the classifier.
              --EmotionClassifier--> z          (prediction)
              --StudentHeads--> {z_t, z_a}      (training only)
 
-No speaker identity enters anywhere. Every variant the paper reports is a field of
+No speaker identity enters by default (``speakers.embedding: none``); the option to add
+speaker embeddings exists for the speaker-dependence study only. Every variant the paper reports is a field of
 :class:`LPGNetConfig` (see ``docs/MODEL.md`` for the table of switches).
 """
 
@@ -21,7 +22,7 @@ from .checkpoint import PretrainedMixin
 from .classifier import EmotionClassifier, StudentHeads
 from .errors import ConfigError
 from .fusion import ConcatFusion, DualGatedFusion
-from .layers import ModalityInputs, ModelOutput, sinusoidal_positions
+from .layers import ModalityInputs, ModelOutput, SpeakerConfig, SpeakerEmbedding, sinusoidal_positions
 from .lpia import LPIA, active_paths
 from .registry import register_model
 
@@ -71,6 +72,8 @@ class LPGNetConfig(IOConfig):
     ffn_layer_norm: bool = False  # (8) LayerNorm after the FFN residual; open
     attn_out_proj: bool = False  # (3) has none; true = a standard multi-head output layer
     position: Literal["none", "sinusoidal"] = "none"  # not in the paper: utterance order
+    # not in the paper (it drops them): added to H_m like positions; for the study only
+    speakers: SpeakerConfig = field(default_factory=SpeakerConfig)
     # Ablations (Table 3)
     intra_attention: bool = True
     inter_attention: bool = True
@@ -89,6 +92,7 @@ class LPGNetConfig(IOConfig):
             raise ConfigError(f"{where}.kernel_size: expected an odd positive integer (keeps length N), got {self.kernel_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{where}.dropout: expected a number in [0, 1), got {self.dropout}")
+        self.speakers.validate(f"{where}.speakers")
         if not active_paths(self.modalities, self.intra_attention, self.inter_attention):
             raise ConfigError(
                 f"{where}: no attention path left (modalities={list(self.modalities)}, "
@@ -128,17 +132,28 @@ class LPGNet(PretrainedMixin, nn.Module):
             self.fusion = ConcatFusion(config.d_model, self.paths, self.modalities)
         self.classifier = EmotionClassifier(config.d_model, config.num_classes)  # type: ignore[arg-type]
         self.students = StudentHeads(config.d_model, config.num_classes, self.modalities)  # type: ignore[arg-type]
+        self.speaker_embedding = (
+            SpeakerEmbedding(config.speakers, config.d_model) if config.speakers.embedding != "none" else None
+        )
 
     def forward(
-        self, text: Tensor | None, audio: Tensor | None, mask: Tensor, need_weights: bool = False
+        self,
+        text: Tensor | None,
+        audio: Tensor | None,
+        mask: Tensor,
+        need_weights: bool = False,
+        speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
         inputs = self.inputs({"text": text, "audio": audio}, mask)
         masks = {m: mask for m in self.modalities}
-        positions = None
+        extra = None  # added to every H_m after the projection (2)
         if self.config.position == "sinusoidal":
-            pe = sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)
-            positions = {m: pe for m in self.modalities}
+            extra = sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)
+        if self.speaker_embedding is not None:
+            spk = self.speaker_embedding(speakers, mask)
+            extra = spk if extra is None else extra + spk
+        positions = None if extra is None else {m: extra for m in self.modalities}
         outputs, weights = self.lpia(inputs, masks, positions, need_weights=need_weights)  # (2)-(8)
         fused, per_modality, alpha = self.fusion(outputs)  # (9)-(14)
         logits = self.classifier(fused)  # (15)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal
 
 import yaml
 
-from .config import dump_config, from_dict, load_config
+from .config import from_dict, load_config, same_config
 from .errors import ConfigError
 from .experiment import run_experiment
 from .files import write_text
@@ -156,7 +156,7 @@ def _load(out: Path) -> dict[str, Any] | None:
 
 def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
     """Why a summary no longer answers its manifest row (config, seeds or folds changed)."""
-    if summary.get("config_yaml") != dump_config(load_config(row.config, row.set)):
+    if not same_config(summary.get("config_yaml"), load_config(row.config, row.set)):
         return "its config changed since the summary was written"
     if summary.get("seeds") != list(range(row.seeds)):
         return f"it has seeds {summary.get('seeds')}, the row asks for {row.seeds}"
@@ -166,19 +166,30 @@ def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
     return None
 
 
+def current_summary(runs_dir: Path, table: Table, row: Row) -> tuple[dict[str, Any] | None, str | None]:
+    """A row's summary if it still answers the row, else (None, why not): a stale summary
+    is never shown as if it were the row's result."""
+    s = _load(_out(runs_dir, table, row))
+    why = stale_reason(row, s) if s is not None else None
+    if why is None:
+        return s, None
+    hint = ("`lpgnet report --run` trains what is missing, reusing finished seeds" if "config" not in why
+            else "move the old directory away, then `lpgnet report --run`")
+    return None, f"{why}; {hint}"
+
+
 def render_table(table: Table, runs_dir: Path) -> str:
     lines = [f"### {table.title}", ""]
     if table.note:
         lines += [table.note.strip(), ""]
-    summaries = []
+    summaries, stale = [], {}
     for r in table.rows:
-        s = _load(_out(runs_dir, table, r))
-        if s is not None and stale_reason(r, s):
-            raise ConfigError(f"{_out(runs_dir, table, r)}/summary.json: stale for row {r.name!r}: {stale_reason(r, s)}; "
-                              "rerun it (lpgnet report --run) after moving the old directory away")
+        s, why = current_summary(runs_dir, table, r)
+        if why:
+            stale[r.name] = why
         summaries.append((r, s))
     if table.kind == "per_class":
-        lines += _per_class(summaries)
+        lines += _per_class(summaries, stale)
     else:
         study = table.kind == "study"
         head = (["valid wF1", "valid acc"] if study else []) + ["N", "acc", "wF1", "macro F1", "UAR", "1-vs-all acc", "1-vs-all F1"]
@@ -187,7 +198,8 @@ def render_table(table: Table, runs_dir: Path) -> str:
         lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
         for row, s in summaries:
             if s is None:
-                lines.append(f"| {row.name} | " + " | ".join(["not run yet"] + [""] * (len(head) - 1)) + " |")
+                what = f"out of date: {stale[row.name]}" if row.name in stale else "not run yet"
+                lines.append(f"| {row.name} | " + " | ".join([what] + [""] * (len(head) - 1)) + " |")
                 continue
             test, valid = s["test"], s["valid"]
             n = len(s["runs"])
@@ -207,12 +219,18 @@ def render_table(table: Table, runs_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def render_targets(targets: list[Target], runs: Path) -> str:
+def render_targets(targets: list[Target], runs: Path, rows: dict[str, tuple[Table, Row]]) -> str:
     """Each target against the measured test means (test split, as the issue states them)."""
     lines = ["### Targets", "", "| target | measured (test, mean over seeds) | met |", "|---|---|---|"]
+
+    def load(ref: str) -> dict[str, Any] | None:
+        if ref not in rows:
+            raise ConfigError(f"target {ref!r}: names no row of the manifest (table/row-key)")
+        return current_summary(runs, *rows[ref])[0]
+
     for t in targets:
-        a = _load(runs / t.row)
-        b = _load(runs / t.minus) if t.minus else None
+        a = load(t.row)
+        b = load(t.minus) if t.minus else None
         if a is None or (t.minus and b is None):
             lines.append(f"| {t.text} | not run yet | |")
             continue
@@ -254,11 +272,11 @@ def render_benchmark(b: Benchmark) -> str:
     return "\n".join(lines)
 
 
-def _per_class(summaries) -> list[str]:
+def _per_class(summaries, stale: dict[str, str]) -> list[str]:
     lines = []
     for row, s in summaries:
         if s is None:
-            lines += [f"{row.name}: not run yet", ""]
+            lines += [f"{row.name}: " + (f"out of date: {stale[row.name]}" if row.name in stale else "not run yet"), ""]
             continue
         classes = list(s["test"]["per_class"])
         lines += [f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall, %)", ""]
@@ -290,7 +308,8 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
                 run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
     parts = [meta.get("preamble", "").strip(), ""]
     if meta["targets"]:
-        parts.append(render_targets(meta["targets"], runs))
+        rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}
+        parts.append(render_targets(meta["targets"], runs, rows))
     parts += [render_table(t, runs) for t in tables]
     parts += [render_benchmark(b) for b in meta["benchmarks"]]
     done = [s for t in tables for r in t.rows if not r.same_as for s in [_load(_out(runs, t, r))] if s]

@@ -51,6 +51,20 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def ensure_splits(bundle: DataBundle, cfg: RunConfig) -> None:
+    """Carve the validation split out of the training dialogues when the data has none;
+    refuse an empty validation or test split."""
+    if not bundle.splits.get("valid"):
+        seed = cfg.train.seed if cfg.data.valid_seed is None else cfg.data.valid_seed
+        # Same dialogues, regrouped: no need to validate them again.
+        bundle.splits["train"], bundle.splits["valid"] = carve_validation(
+            bundle.splits["train"], cfg.data.valid_fraction, seed
+        )
+    for split in ("valid", "test"):
+        if not bundle.splits.get(split):
+            raise DataError(f"{bundle.source}: the {split} split is empty")
+
+
 def load_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> DataBundle:
     """The dialogues a config names, with a validation split carved if none is given."""
     d = cfg.data
@@ -62,15 +76,7 @@ def load_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> DataB
         )
     else:
         bundle = make_synthetic(d.synthetic)
-    if not bundle.splits.get("valid"):
-        seed = cfg.train.seed if cfg.data.valid_seed is None else cfg.data.valid_seed
-        # Same dialogues, regrouped: no need to validate them again.
-        bundle.splits["train"], bundle.splits["valid"] = carve_validation(
-            bundle.splits["train"], cfg.data.valid_fraction, seed
-        )
-    for split in ("valid", "test"):
-        if not bundle.splits.get(split):
-            raise DataError(f"{bundle.source}: the {split} split is empty")
+    ensure_splits(bundle, cfg)
     if d.text_encoder is not None:  # after the carve: fine-tuning may use the training dialogues only
         text_features(bundle, d.text_encoder, d.path, log=log or (lambda m: print(m, file=sys.stderr)))  # type: ignore[arg-type]
         bundle.validate()
@@ -93,6 +99,30 @@ def resolve_model_config(cfg: RunConfig, bundle: DataBundle) -> None:
             raise DataError(f"{bundle.source}: the data has {what} {value}, but config model.{key} is {current}")
 
 
+def resolve_speakers(cfg: RunConfig, bundle: DataBundle) -> None:
+    """For a model with speaker embeddings: check the data names its speakers, fill the
+    identity vocabulary from the training split, and bound the per-dialogue parties."""
+    spk = getattr(cfg.model, "speakers", None)
+    if spk is None or spk.embedding == "none":
+        return
+    for split, dialogues in bundle.splits.items():
+        for d in dialogues:
+            if not d.speakers or not all(d.speakers):
+                raise DataError(f"{bundle.source}: dialogue {d.dialog_id!r} ({split}): field 'speaker' is missing, "
+                                f"but model.speakers.embedding is {spk.embedding!r}")
+            if spk.embedding == "party" and len(set(d.speakers)) > spk.max_speakers:
+                raise DataError(f"{bundle.source}: dialogue {d.dialog_id!r} ({split}) has {len(set(d.speakers))} "
+                                f"speakers; model.speakers.max_speakers is {spk.max_speakers}")
+    if spk.embedding == "identity" and spk.vocab is None:
+        spk.vocab = sorted({s for d in bundle.splits["train"] for s in d.speakers or []})
+
+
+def speaker_vocab(model_cfg: Any) -> list[str] | None:
+    """The name -> index vocabulary a model's speaker embedding needs (identity mode only)."""
+    spk = getattr(model_cfg, "speakers", None)
+    return spk.vocab if spk is not None and spk.embedding == "identity" else None
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64) -> list[torch.Tensor]:
     """Eval-mode logits, one N_i×C tensor per dialogue, in the input order."""
@@ -100,7 +130,7 @@ def predict_logits(model: torch.nn.Module, items: list[TensorDialogue], batch_si
     out: list[torch.Tensor | None] = [None] * len(items)
     for idx in batch_indices([len(it.labels) for it in items], batch_size, rng=None):
         batch = collate([items[i] for i in idx])
-        logits = model(batch.text, batch.audio, batch.mask).logits
+        logits = model(batch.text, batch.audio, batch.mask, speakers=batch.speakers).logits
         for row, i in enumerate(idx):
             out[i] = logits[row, : len(items[i].labels)]
     return out  # type: ignore[return-value]
@@ -135,7 +165,7 @@ def train_epoch(
     batches = batch_indices([len(it.labels) for it in items], cfg.train.batch_size, rng, cfg.train.bucket_by_length)
     for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
         batch = collate([items[i] for i in idx])
-        out = model(batch.text, batch.audio, batch.mask)
+        out = model(batch.text, batch.audio, batch.mask, speakers=batch.speakers)
         loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights, batch.mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -189,15 +219,22 @@ def train(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
 
-    bundle = data if data is not None else load_data(cfg, say)
+    if data is not None:
+        bundle = copy.copy(data)  # a caller's bundle without a validation split gets one carved
+        bundle.splits = dict(data.splits)
+        ensure_splits(bundle, cfg)
+    else:
+        bundle = load_data(cfg, say)
     resolve_model_config(cfg, bundle)
+    resolve_speakers(cfg, bundle)
     cfg.validate()
     set_seed(cfg.train.seed)
     model = build_model(cfg.model)
     if cfg.data.standardize:
         model.inputs.set_stats(bundle.input_stats("train"))
 
-    items = {split: tensorize(bundle.splits[split]) for split in ("train", "valid", "test")}
+    vocab = speaker_vocab(cfg.model)
+    items = {split: tensorize(bundle.splits[split], vocab) for split in ("train", "valid", "test")}
     names = bundle.label_names
     weights = None
     if cfg.train.class_weights == "balanced":

@@ -1,6 +1,7 @@
 """Padded batches of whole dialogues, grouped by length.
 
-Dialogues are turned into tensors once (:func:`tensorize`). Each epoch,
+Dialogues are turned into tensors once (:func:`tensorize`), speakers included as
+integer indices (:func:`speaker_indices`) for the models that may read them. Each epoch,
 :func:`batch_indices` sorts them by a jittered length before cutting batches, so a batch
 holds dialogues of similar length (little padding) while its membership still changes
 from epoch to epoch.
@@ -24,6 +25,7 @@ class Batch:
     audio: Tensor  # B×N×d_audio
     mask: Tensor  # B×N bool, True = real utterance
     labels: Tensor  # B×N long, IGNORE at padding and unlabelled utterances
+    speakers: Tensor  # B×N long speaker indices (see speaker_indices), 0 at padding
 
 
 @dataclass
@@ -31,14 +33,33 @@ class TensorDialogue:
     text: Tensor
     audio: Tensor
     labels: Tensor
+    speakers: Tensor | None = None
 
 
-def tensorize(dialogues: list[Dialogue]) -> list[TensorDialogue]:
+def speaker_indices(dialogue: Dialogue, vocab: list[str] | None = None) -> list[int]:
+    """Integer speakers for speaker embeddings (SDT-style; LPGNet itself reads none).
+
+    ``vocab`` None ("party"): each speaker's order of first appearance in *this*
+    dialogue, 0, 1, 2, ... -- who speaks when, with no identity across dialogues.
+    With a ``vocab`` ("identity", the training split's speakers): index + 1, and 0 for a
+    speaker not in it, so every unseen speaker shares one embedding.
+    Dialogues without speaker names give all zeros.
+    """
+    names = dialogue.speakers or [""] * len(dialogue)
+    if vocab is not None:
+        lookup = {name: i + 1 for i, name in enumerate(vocab)}
+        return [lookup.get(name, 0) for name in names]
+    order: dict[str, int] = {}
+    return [order.setdefault(name, len(order)) for name in names]
+
+
+def tensorize(dialogues: list[Dialogue], speaker_vocab: list[str] | None = None) -> list[TensorDialogue]:
     return [
         TensorDialogue(
             torch.as_tensor(d.text, dtype=torch.float32),
             torch.as_tensor(d.audio, dtype=torch.float32),
             torch.as_tensor(d.labels, dtype=torch.long),
+            torch.as_tensor(speaker_indices(d, speaker_vocab), dtype=torch.long),
         )
         for d in dialogues
     ]
@@ -51,11 +72,14 @@ def collate(items: list[TensorDialogue]) -> Batch:
     text = items[0].text.new_zeros(b, n, items[0].text.shape[1])
     audio = items[0].audio.new_zeros(b, n, items[0].audio.shape[1])
     labels = torch.full((b, n), IGNORE, dtype=torch.long)
+    speakers = torch.zeros((b, n), dtype=torch.long)
     for i, it in enumerate(items):
         k = len(it.labels)
         text[i, :k], audio[i, :k], labels[i, :k] = it.text, it.audio, it.labels
+        if it.speakers is not None:
+            speakers[i, :k] = it.speakers
     mask = torch.arange(n)[None, :] < lengths[:, None]
-    return Batch(text, audio, mask, labels)
+    return Batch(text, audio, mask, labels, speakers)
 
 
 def batch_indices(
