@@ -1,4 +1,4 @@
-"""``lpgnet`` command line: train, evaluate.
+"""``lpgnet`` command line: train, evaluate, experiment, report, bench.
 
 Every user mistake (config, data, run directory) ends as one ``error: ...`` line on
 stderr with exit status 2; no stack trace.
@@ -72,6 +72,27 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import MODELS, run_bench
+    from .errors import ConfigError
+    from .registry import available_models
+
+    models = args.models.split(",") if args.models else list(MODELS)
+    unknown = [m for m in models if m not in available_models()]
+    if unknown:
+        raise ConfigError(f"--models: unknown model {unknown[0]!r} (available: {', '.join(available_models())})")
+    try:
+        lengths = [int(n) for n in args.lengths.split(",")] if args.lengths else None
+        assert lengths is None or all(n > 0 for n in lengths)
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--lengths {args.lengths!r}: expected positive integers, e.g. 10,50,200") from None
+    plot = args.plot or str(Path(args.out).with_suffix(".png"))
+    run_bench(args.out, models, lengths, threads=args.threads, configs_dir=args.configs, data_path=args.data,
+              plot=plot, memory=not args.no_memory, train_epoch=not args.no_epoch)
+    print(f"written to {args.out} and {plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpgnet", description="LPGNet emotion recognition in conversations")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default="0/1", metavar="K/N",
                    help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("bench", help="parameters, FLOPs, CPU latency, throughput, memory and epoch time: LPGNet and its peers")
+    p.add_argument("--out", required=True, help="JSON file to write (the plot goes beside it as .png)")
+    p.add_argument("--plot", help="PNG file for the plot (default: --out with .png)")
+    p.add_argument("--models", help="comma-separated model names (default: lpgnet,sdt,gru,transformer,linear)")
+    p.add_argument("--lengths", help="dialogue lengths for latency and FLOPs (default: 10,25,50,100,200)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own); recorded in the JSON")
+    p.add_argument("--configs", default="configs/iemocap", help="folder of the models' IEMOCAP configs (default: configs/iemocap)")
+    p.add_argument("--data", default="../shared/data/iemocap/utterances.jsonl",
+                   help="IEMOCAP utterances file, for the training-epoch dialogue lengths")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes (one subprocess per model)")
+    p.add_argument("--no-epoch", action="store_true", help="skip the training-epoch timing")
+    p.set_defaults(func=_bench)
     return parser
 
 

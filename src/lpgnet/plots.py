@@ -58,3 +58,27 @@ def plot_confusion(metrics: dict[str, Any], path: str | Path, title: str = "test
     ax.set_ylabel("true")
     ax.set_title(f"{title}: accuracy {metrics['accuracy']:.3f}, weighted F1 {metrics['weighted_f1']:.3f}", fontsize=10)
     _save(fig, Path(path))
+
+
+def plot_bench(report: dict[str, Any], path: str | Path) -> None:
+    """``lpgnet bench``: latency against dialogue length, and parameters, per model."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, m in report["models"].items():
+        n = sorted(int(k) for k in m["latency_ms"])
+        ax1.plot(n, [m["latency_ms"][str(k)] for k in n], marker="o", label=name)
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("utterances in the dialogue (batch 1)")
+    ax1.set_ylabel("CPU latency, ms (median)")
+    env = report["env"]
+    ax1.set_title(f"d = 768, inputs 768/768; {env['threads']} threads, torch {env['torch']}", fontsize=9)
+    ax1.legend()
+    names = list(report["models"])
+    x = np.arange(len(names))
+    for offset, (key, label) in zip((-0.2, 0.2), (("models", "d = 768 (paper size)"), ("models_iemocap", "IEMOCAP configs"))):
+        if key in report:
+            ax2.bar(x + offset, [report[key][n]["params"] / 1e6 for n in names], width=0.4, label=label)
+    ax2.set_xticks(x, names)
+    ax2.set_ylabel("trainable parameters, millions")
+    ax2.legend()
+    _save(fig, Path(path))

@@ -60,7 +60,7 @@ class Benchmark:
     """A benchmark script's JSON output, shown as a table with the command that wrote it."""
 
     title: str
-    kind: Literal["train_speed", "text_features"]
+    kind: Literal["train_speed", "text_features", "bench"]
     file: str
     command: str
     note: str = ""
@@ -262,6 +262,8 @@ def render_benchmark(b: Benchmark) -> str:
             lines.append(f"| `{m['config']}` | {m['d_model']} | {m['params']:,} | {m['sec_per_epoch']:.2f} | {m['gflop_per_epoch']:.1f} | "
                          f"{m['achieved_gflops']:.1f} | {100 * m['fraction_of_matmul_peak']:.0f}% | {pad['bucketed']:.2f} / {pad['random']:.2f} |")
         lines.append("")
+    elif b.kind == "bench":
+        lines += _bench_lines(data, Path(b.file))
     else:
         env = data["env"]
         lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}:", ""]
@@ -270,6 +272,57 @@ def render_benchmark(b: Benchmark) -> str:
                   f"- reading the cached features back: {1000 * data['cached_read_seconds']:.0f} ms", ""]
     lines += ["```", b.command, "```", ""]
     return "\n".join(lines)
+
+
+def _bench_lines(data: dict[str, Any], file: Path) -> list[str]:
+    """``lpgnet bench`` JSON -> one table per setting, the LPGNet/SDT ratios and the plot."""
+    env = data["env"]
+    load = env.get("load_average_start")
+    lines = [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}"
+             + (f"; 1-minute load average {load[0]:.2f} at the start" if load else "")
+             + f"; the whole benchmark took {env.get('bench_seconds', float('nan')):.0f} s.", ""]
+    for key, title in (("models", "paper size: " + data["settings"]["paper"]),
+                       ("models_iemocap", "IEMOCAP configs: " + data["settings"]["iemocap"])):
+        models = data.get(key) or {}
+        if not models:
+            continue
+        lengths = list(next(iter(models.values()))["latency_ms"])
+        head = ["model", "d", "parameters", "GFLOP / dialogue (N = 50)"] + [f"ms @ N = {n}" for n in lengths]
+        head += ["utt/s (batch 32)", "peak MB", "train epoch, s"]
+        lines += [f"**{title}**", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+        for name, m in models.items():
+            flops = m["flops"].get("50")
+            cells = [name, str(m["d_model"] or "–"), f"{m['params']:,}", f"{flops / 1e9:.3f}" if flops is not None else "–"]
+            cells += [f"{m['latency_ms'][n]:.2f}" for n in lengths]
+            cells += [f"{m['throughput_utt_s']:,.0f}",
+                      f"{m['peak_mem_mb']:.0f}" if m.get("peak_mem_mb") is not None else "–",
+                      f"{m['train_epoch_s']:.1f}" if m.get("train_epoch_s") is not None else "–"]
+            lines.append("| " + " | ".join(cells) + " |")
+        r = data.get("ratios", {}).get(key)
+        if r:
+            lines += ["", "LPGNet / SDT: parameters " + f"{r['params_lpgnet_over_sdt']:.2f}x"
+                      + (f", FLOPs at N = 50 {r['flops50_lpgnet_over_sdt']:.2f}x" if "flops50_lpgnet_over_sdt" in r else "")
+                      + (f", CPU latency at N = 50 {r['latency50_lpgnet_over_sdt']:.2f}x" if "latency50_lpgnet_over_sdt" in r else "")
+                      + "."]
+            met = lambda ok: "met" if ok else "**missed**"  # noqa: E731
+            lines += ["", f"Targets: fewer parameters than SDT -- {met(r['params_lpgnet_over_sdt'] < 1)}; "
+                      f"CPU latency at N = 50 at most 0.5x SDT's -- {met(r.get('latency50_lpgnet_over_sdt', 9) <= 0.5)}."]
+        lines.append("")
+    if data["settings"].get("train_epoch"):
+        lines += [f"Epoch data: {data['settings']['train_epoch']}.", ""]
+    cuda = data.get("cuda")
+    if cuda:
+        lengths = list(next(iter(cuda["models"].values()))["latency_ms"])
+        lines += [f"**GPU ({cuda['device']}), paper size, synchronised latency, ms**", "",
+                  "| model | " + " | ".join(f"N = {n}" for n in lengths) + " |", "|---" * (len(lengths) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(f"{m['latency_ms'][n]:.2f}" for n in lengths) + " |" for name, m in cuda["models"].items()]
+        lines.append("")
+    else:
+        lines += ["No GPU on the machine that ran it: CPU figures only.", ""]
+    png = file.with_suffix(".png")
+    if png.exists():
+        lines += [f"![latency and parameters](../{png.as_posix()})", ""]
+    return lines
 
 
 def _per_class(summaries, stale: dict[str, str]) -> list[str]:
