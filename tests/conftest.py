@@ -30,3 +30,25 @@ def tiny_model(seed: int = 0, **overrides) -> LPGNet:
 @pytest.fixture
 def tiny_synthetic():
     return make_synthetic(SyntheticConfig(train_dialogues=24, test_dialogues=8, min_turns=4, max_turns=10, d_text=12, d_audio=7))
+
+
+WORDS = "i am so happy sad angry fine okay what why no yes great terrible".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A randomly initialised 2-layer BERT saved as a local folder: the same code path as
+    MiniLM or bert-base, without any download."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    # (transformers 5 ignores vocab_file here and maps every word to [UNK]: pass the vocab)
+    tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
+    assert tokenizer("i am happy")["input_ids"] == [2, 5, 6, 8, 3]
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=64)
+    transformers.BertModel(cfg).save_pretrained(folder)
+    return folder

@@ -13,24 +13,8 @@ import torch
 from lpgnet import ConfigError, load_config
 from lpgnet.features import text as text_mod
 from lpgnet.features.text import pool, resolve_encoder
+from conftest import WORDS
 from lpgnet.train import load_data
-
-transformers = pytest.importorskip("transformers")
-
-WORDS = "i am so happy sad angry fine okay what why no yes great terrible".split()
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    torch.manual_seed(0)
-    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=32, max_position_embeddings=64)
-    transformers.BertModel(cfg).save_pretrained(folder)
-    return folder
 
 
 def write_corpus(tmp_path, n=10, text_of=None):

@@ -1,4 +1,4 @@
-"""``lpgnet`` command line: train, evaluate, experiment, report, bench.
+"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract.
 
 Every user mistake (config, data, run directory) ends as one ``error: ...`` line on
 stderr with exit status 2; no stack trace.
@@ -93,6 +93,27 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extract(args: argparse.Namespace) -> int:
+    from .extract import ExtractConfig, extract
+    from .features.text import TextEncoderConfig
+
+    text = None
+    if args.text_encoder:
+        text = TextEncoderConfig(encoder=args.text_encoder, pooling=args.text_pooling, max_length=args.text_max_length,
+                                 batch_size=args.batch_size)
+        text.validate("--text-*")
+    audio = None
+    if args.audio_encoder:
+        from .features.audio import AudioEncoderConfig
+
+        audio = AudioEncoderConfig(encoder=args.audio_encoder, layer=args.audio_layer, batch_size=args.batch_size)
+    cfg = ExtractConfig(data=args.data, out=args.out, text=text, audio=audio, text_field=args.text_field,
+                        audio_field=args.audio_field, frames=args.frames, max_frames=args.max_frames,
+                        strict=args.strict, overwrite=args.overwrite, cache_dir=args.cache_dir)
+    extract(cfg)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpgnet", description="LPGNet emotion recognition in conversations")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +164,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes (one subprocess per model)")
     p.add_argument("--no-epoch", action="store_true", help="skip the training-epoch timing")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("extract", help="add text / audio feature vectors to a conversation JSONL (resumable, cached)")
+    p.add_argument("--data", required=True, help="conversation JSONL, or a folder with utterances.jsonl (lpgnet prepare)")
+    p.add_argument("--out", help="JSONL to write (default: features.jsonl beside the input)")
+    p.add_argument("--text-encoder", help="BERT-style encoder: local folder, cached hub name, or 'minilm' (bundled)")
+    p.add_argument("--text-pooling", default="cls", choices=["cls", "mean"], help="[CLS] (paper) or mean of tokens")
+    p.add_argument("--text-max-length", type=int, default=128, help="tokens per utterance (default 128)")
+    p.add_argument("--audio-encoder",
+                   help="'egemaps' (openSMILE), a wav2vec2 / HuBERT folder, or 'emotion2vec:<model dir>' (FunASR)")
+    p.add_argument("--audio-layer", type=int, help="hidden layer of a wav2vec2 / HuBERT encoder (default: last)")
+    p.add_argument("--text-field", default="text_emb", help="output field of the text vector (default text_emb)")
+    p.add_argument("--audio-field", default="audio_emb", help="output field of the audio vector (default audio_emb)")
+    p.add_argument("--frames", action="store_true", help="also write token / frame sequences (<out>.frames-<m>.safetensors)")
+    p.add_argument("--max-frames", type=int, default=512, help="frames kept per utterance with --frames (default 512)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--cache-dir", help="feature cache (default $LPGNET_CACHE or ~/.cache/lpgnet)")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad utterance (default: skip and count)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_extract)
     return parser
 
 

@@ -90,3 +90,50 @@ def save_entry(path: Path, ids: list[str], features: np.ndarray, spec: dict[str,
             str(tmp),
             metadata={"ids": json.dumps(ids), "spec": json.dumps(spec, sort_keys=True)},
         )
+
+
+class ItemStore:
+    """Features of single items (utterances) under one producing spec, stored in shards.
+
+    ``lpgnet extract`` embeds thousands of utterances; an interruption must not cost the
+    finished ones. Each call to :meth:`add` writes one new shard atomically
+    (``<root>/items/<spec key>/shard-NNNNN.safetensors``, one tensor per item key), so a
+    rerun loads every finished shard and computes only what is missing. Item keys are
+    content hashes (of the text, or of the audio file's bytes), so an edited utterance is
+    recomputed and an unchanged one is not, wherever it sits in the file. A shard that
+    cannot be read is ignored (its items are recomputed).
+    """
+
+    def __init__(self, root: str | Path, spec: dict[str, Any]) -> None:
+        self.dir = Path(root) / "items" / cache_key(spec)
+        self.spec = spec
+        self.items: dict[str, np.ndarray] = {}
+        self.unreadable: list[Path] = []
+        for shard in sorted(self.dir.glob("shard-*.safetensors")):
+            try:
+                with safe_open(str(shard), framework="np") as f:
+                    for key in f.keys():
+                        self.items[key] = f.get_tensor(key)
+            except (SafetensorError, OSError, ValueError):
+                self.unreadable.append(shard)
+        self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.dir.glob("shard-*.safetensors")), default=0)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.items
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.items[key]
+
+    def add(self, items: dict[str, np.ndarray]) -> None:
+        """Store ``items`` as one new shard (atomically) and keep them in memory."""
+        if not items:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        spec_file = self.dir / "spec.json"
+        if not spec_file.exists():
+            with atomic_path(spec_file) as tmp:
+                tmp.write_text(json.dumps(self.spec, sort_keys=True, indent=1), encoding="utf-8")
+        with atomic_path(self.dir / f"shard-{self._next:05d}.safetensors") as tmp:
+            save_file({k: np.ascontiguousarray(v) for k, v in items.items()}, str(tmp))
+        self._next += 1
+        self.items.update(items)

@@ -154,6 +154,27 @@ def encode(model: torch.nn.Module, tokenizer, texts: list[str], cfg: TextEncoder
     return out
 
 
+@torch.no_grad()
+def encode_tokens(model: torch.nn.Module, tokenizer, texts: list[str], max_tokens: int, batch_size: int = 32) -> list[np.ndarray]:
+    """Frame-level text: each text's last-layer token states (T×H, real tokens only,
+    [CLS] and [SEP] included, at most ``max_tokens``), in input order."""
+    model.eval()
+    out: list[np.ndarray | None] = [None] * len(texts)
+    for idx in _length_batches([len(t) for t in texts], batch_size, None):
+        batch = _tokenize(tokenizer, [texts[i] for i in idx], max_tokens)
+        hidden = model(**batch).last_hidden_state
+        for row, i in enumerate(idx):
+            out[i] = hidden[row, batch["attention_mask"][row].bool()].numpy()
+    return out  # type: ignore[return-value]
+
+
+def encoder_spec(cfg: TextEncoderConfig) -> dict:
+    """What identifies a frozen encoder's output: its weights (hashed) and settings."""
+    path = resolve_encoder(cfg.encoder)
+    return {"encoder": cfg.encoder, "weights_sha256": cache.folder_sha256(path), "pooling": cfg.pooling,
+            "max_length": cfg.max_length, "version": CACHE_VERSION}
+
+
 def finetune(
     path: Path, texts: list[str], labels: np.ndarray, num_classes: int, cfg: TextEncoderConfig, desc: str = "fine-tune"
 ) -> tuple[torch.nn.Module, object]:
