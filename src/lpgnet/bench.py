@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import resource
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -112,6 +113,35 @@ def count_flops(model: torch.nn.Module, batch: Any) -> int:
         return int(counter.get_total_flops())
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
+
+
+def onnxruntime_latency(model: torch.nn.Module, batches: dict[int, Any]) -> dict[str, float] | None:
+    """The same batch-1 latencies through onnxruntime (CPU, same thread count), or None
+    when onnxruntime is not installed or the model does not export."""
+    try:
+        import onnxruntime as ort
+
+        from .export import parity, write_onnx
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.inter_op_num_threads = 1
+        try:
+            graph, names, _ = write_onnx(model, path)
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            if parity(graph, session, model, names, lengths=(1, 10)) > 1e-4:
+                return None
+        except Exception:  # noqa: BLE001 -- a model that does not export has no ONNX figure
+            return None
+    out = {}
+    for n, b in batches.items():
+        feed = {"text": b.text.numpy(), "audio": b.audio.numpy(), "mask": b.mask.numpy(), "speakers": b.speakers.numpy()}
+        feed = {k: feed[k] for k in names}
+        out[str(n)] = 1000 * median_seconds(lambda f=feed: session.run(None, f))
+    return out
 
 
 def _memory_probe(name: str, setting: str, configs_dir: str, threads: int, queue: Any) -> None:
@@ -213,6 +243,7 @@ def bench_model(
         out["latency_ms"] = {str(n): 1000 * median_seconds(lambda b=one[n]: forward(model, b)) for n in lengths}
         sec = median_seconds(lambda: forward(model, big), min_reps=3, min_time=0.5)
     out["throughput_utt_s"] = THROUGHPUT_BATCH * THROUGHPUT_LEN / sec
+    out["latency_ms_onnxruntime"] = onnxruntime_latency(model, one)
     out["peak_mem_mb"] = peak_memory_mb(name, setting, configs_dir) if memory else None
     if epoch_lengths is not None:
         out["train_epoch_s"] = epoch_seconds(cfg, model, epoch_lengths, dims)

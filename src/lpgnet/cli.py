@@ -1,4 +1,4 @@
-"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract.
+"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract, export.
 
 Every user mistake (config, data, run directory) ends as one ``error: ...`` line on
 stderr with exit status 2; no stack trace.
@@ -114,6 +114,15 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    info = export_onnx(args.run, args.out, overwrite=args.overwrite)
+    print(f"{info['out']}: inputs {', '.join(info['inputs'])} -> {', '.join(info['outputs'])}; "
+          f"labels {', '.join(info['labels'])}; onnxruntime vs PyTorch max |diff| {info['max_abs_diff']:.1e}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpgnet", description="LPGNet emotion recognition in conversations")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="stop at the first bad utterance (default: skip and count)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_extract)
+
+    p = sub.add_parser("export", help="export a trained run to ONNX (checked against PyTorch before it is kept)")
+    p.add_argument("--run", required=True, help="run directory written by lpgnet train")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
+    p.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=_export)
     return parser
 
 
