@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import LPGNetError
+from .prepare import add_prepare_parser
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes (one subprocess per model)")
     p.add_argument("--no-epoch", action="store_true", help="skip the training-epoch timing")
     p.set_defaults(func=_bench)
+
+    add_prepare_parser(sub)  # lpgnet prepare {iemocap,meld,table}: raw corpora -> JSONL
     return parser
 
 
