@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import LPGNetError
+from .prepare import add_prepare_parser
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=_export)
+
+    add_prepare_parser(sub)  # lpgnet prepare {iemocap,meld,table}: raw corpora -> JSONL
     return parser
 
 
