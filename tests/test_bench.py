@@ -30,6 +30,7 @@ def test_bench_writes_the_documented_json_and_plot(tmp_path):
             assert m["flops"]["50"] > m["flops"]["4"] > 0  # longer dialogues cost more
             assert all(v > 0 for v in m["latency_ms"].values()) and m["throughput_utt_s"] > 0
             assert m["peak_mem_mb"] > 0
+            assert set(m["latency_ms_onnxruntime"]) == {"4", "50"}  # the exported graph, timed beside eager
     # equal width: the paper-size models are both d = 768
     assert report["models"]["lpgnet"]["d_model"] == report["models"]["sdt"]["d_model"] == 768
     r = report["ratios"]["models"]

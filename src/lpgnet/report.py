@@ -298,6 +298,24 @@ def _bench_lines(data: dict[str, Any], file: Path) -> list[str]:
                       f"{m['peak_mem_mb']:.0f}" if m.get("peak_mem_mb") is not None else "–",
                       f"{m['train_epoch_s']:.1f}" if m.get("train_epoch_s") is not None else "–"]
             lines.append("| " + " | ".join(cells) + " |")
+        ort_rows = [(name, m) for name, m in models.items() if m.get("latency_ms_onnxruntime")]
+        if ort_rows:
+            lines += ["", "onnxruntime (CPU, same threads) against eager PyTorch, batch 1, ms:", "",
+                      "| model | " + " | ".join(f"N = {n}: eager / onnxruntime" for n in lengths) + " |",
+                      "|---" * (len(lengths) + 1) + "|"]
+            for name, m in ort_rows:
+                ort = m["latency_ms_onnxruntime"]
+                lines.append(f"| {name} | " + " | ".join(
+                    f"{m['latency_ms'][n]:.2f} / {ort[n]:.2f} ({m['latency_ms'][n] / ort[n]:.1f}x)" for n in lengths) + " |")
+            missing = [name for name, m in models.items() if not m.get("latency_ms_onnxruntime")]
+            if missing:
+                lines += ["", f"No onnxruntime figure for {', '.join(missing)}: its ONNX export does not pass the "
+                          "parity check (PyTorch's Transformer layer traces with a fixed length)."]
+            if "lpgnet" in dict(ort_rows) and "50" in lengths:
+                m = models["lpgnet"]
+                speed = m["latency_ms"]["50"] / m["latency_ms_onnxruntime"]["50"]
+                lines += ["", f"Target: LPGNet's onnxruntime latency at N = 50 at least 2x lower than eager -- "
+                          f"{speed:.1f}x, {'met' if speed >= 2 else '**missed**'}."]
         r = data.get("ratios", {}).get(key)
         if r:
             lines += ["", "LPGNet / SDT: parameters " + f"{r['params_lpgnet_over_sdt']:.2f}x"
