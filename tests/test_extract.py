@@ -131,3 +131,28 @@ def test_extracted_features_train_a_model(tmp_path, tiny_bert):
                              "train.epochs=30", "train.progress=false", "train.lr=0.05"])
     result = train(cfg, log=lambda m: None)
     assert result.metrics["test"]["accuracy"] > 0.9  # "happy" vs "sad" is all there is to learn
+
+
+def test_bad_audio_is_named_and_skipped_or_fatal(tmp_path, capsys):
+    pytest.importorskip("opensmile")
+    sf = pytest.importorskip("soundfile")
+    folder = tmp_path / "conv"
+    folder.mkdir()
+    t = np.arange(4000) / 16000
+    sf.write(folder / "ok.wav", 0.2 * np.sin(2 * np.pi * 440 * t), 16000)
+    (folder / "corrupt.wav").write_bytes(b"RIFF not really a wav")
+    rows = [{"utt_id": "ok", "dialog_id": "d", "turn": 0, "text": "x", "audio_path": "ok.wav"},
+            {"utt_id": "bad", "dialog_id": "d", "turn": 1, "text": "x", "audio_path": "corrupt.wav"},
+            {"utt_id": "gone", "dialog_id": "d", "turn": 2, "text": "x", "audio_path": str(folder / "missing.wav")},
+            {"utt_id": "none", "dialog_id": "d", "turn": 3, "text": "x"}]
+    write_conv(folder, rows)
+    args = ["extract", "--data", str(folder), "--audio-encoder", "egemaps", "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    report = json.loads((folder / "features.extract-report.json").read_text())
+    assert report["skipped"] == {"undecodable audio": 1, "audio file not found": 1, "no audio_path": 1}
+    assert any("'bad'" in e and "corrupt.wav" in e for e in report["examples"])
+    assert [r["utt_id"] for r in read(folder / "features.jsonl")] == ["ok"]
+    assert len(read(folder / "features.jsonl")[0]["audio_emb"]) == 88
+    capsys.readouterr()
+    assert main(args + ["--strict", "--out", str(tmp_path / "s.jsonl")]) == 2
+    assert "utterance 'gone'" in capsys.readouterr().err and not (tmp_path / "s.jsonl").exists()

@@ -108,6 +108,7 @@ def _extract(args: argparse.Namespace) -> int:
         from .features.audio import AudioEncoderConfig
 
         audio = AudioEncoderConfig(encoder=args.audio_encoder, layer=args.audio_layer, batch_size=args.batch_size)
+        audio.validate("--audio-*")
     cfg = ExtractConfig(data=args.data, out=args.out, text=text, audio=audio, text_field=args.text_field,
                         audio_field=args.audio_field, frames=args.frames, max_frames=args.max_frames,
                         strict=args.strict, overwrite=args.overwrite, cache_dir=args.cache_dir)

@@ -233,11 +233,26 @@ def _audio(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: 
                 undecodable[k] = str(exc)
         return ok, out
 
+    def encode_each(enc: Any, ok: list[str], w: list[np.ndarray]) -> tuple[list[str], list[np.ndarray]]:
+        """The batch, or -- when the encoder refuses one clip -- each clip alone, so the
+        bad file is named and the others are kept."""
+        try:
+            return ok, enc.encode(w)
+        except DataError:
+            keys, vecs = [], []
+            for k, x in zip(ok, w):
+                try:
+                    vecs.append(enc.encode([x])[0])
+                    keys.append(k)
+                except DataError as exc:
+                    undecodable[k] = f"{files[k]}: {exc}"
+            return keys, vecs
+
     def compute(enc: Any) -> Callable[[list[str]], dict[str, np.ndarray]]:
         def run(part: list[str]) -> dict[str, np.ndarray]:
-            ok, w = waves(part)
-            vecs = enc.encode(w) if w else []
-            return {k: (np.asarray(v, np.float16) if enc is framer else np.asarray(v, np.float32)) for k, v in zip(ok, vecs)}
+            ok, vecs = encode_each(enc, *waves(part)) if part else ([], [])
+            dtype = np.float16 if enc is framer else np.float32
+            return {k: np.asarray(v, dtype) for k, v in zip(ok, vecs)}
         return run
 
     _fill(pooled, {k: files[k] for k in files}, compute(encoder), cfg.chunk, "audio")
