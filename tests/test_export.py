@@ -25,9 +25,9 @@ def quick_run(tmp_path, *overrides):
     return out
 
 
-@pytest.mark.parametrize("overrides", [[], ["model.modalities=[text]"], ["model.speakers.embedding=party"],
+@pytest.mark.parametrize("overrides", [[], ["model.modalities=[text]"], ["model.speakers.embedding=party"], ["model.causal=true"],
                                        ["model.name=sdt", "model.layers=2"], ["model.name=linear"]],
-                         ids=["lpgnet", "text-only", "speakers", "sdt", "linear"])
+                         ids=["lpgnet", "text-only", "speakers", "causal", "sdt", "linear"])
 def test_export_matches_pytorch_on_several_lengths_with_padding(tmp_path, overrides, capsys):
     run = quick_run(tmp_path, *overrides)
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "m.onnx")]) == 0

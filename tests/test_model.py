@@ -143,3 +143,31 @@ def test_registry_builds_by_name():
     model = build_model(tiny_config())
     assert isinstance(model, LPGNet)
     assert isinstance(build_model(LinearConfig(d_text=3, d_audio=2, num_classes=2)), LinearBaseline)
+
+
+@pytest.mark.parametrize("variant", [{}, {"kernel_size": 3}, {"position": "sinusoidal"}, {"fusion": "concat"},
+                                     {"speakers": SpeakerConfig("party")}], ids=["paper", "k3", "pos", "concat", "spk"])
+def test_causal_mode_never_looks_ahead(variant):
+    model = tiny_model(causal=True, **variant).eval()
+    t, a = torch.randn(2, 9, 12), torch.randn(2, 9, 7)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    spk = torch.arange(9).remainder(2).expand(2, 9)
+    with torch.no_grad():
+        full = model(t, a, mask, speakers=spk).logits
+        for n in (1, 4, 8):
+            prefix = model(t[:, :n], a[:, :n], mask[:, :n], speakers=spk[:, :n]).logits  # the future not there yet
+            changed = t.clone()
+            changed[:, n:] = torch.randn(2, 9 - n, 12)  # ... or different
+            torch.testing.assert_close(prefix, full[:, :n], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model(changed, a, mask, speakers=spk).logits[:, :n], full[:, :n], atol=1e-5, rtol=1e-4)
+    out = model.train()(t, a, mask, speakers=spk)
+    (out.logits.sum() + sum(z.sum() for z in out.student_logits.values())).backward()
+
+
+def test_full_dialogue_mode_does_look_ahead():
+    model = tiny_model().eval()  # the paper's model: every utterance sees the whole dialogue
+    t, a, mask = torch.randn(1, 6, 12), torch.randn(1, 6, 7), torch.ones(1, 6, dtype=torch.bool)
+    with torch.no_grad():
+        changed = t.clone()
+        changed[:, 5] += 3.0
+        assert not torch.allclose(model(t, a, mask).logits[:, :5], model(changed, a, mask).logits[:, :5])

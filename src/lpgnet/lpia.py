@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -47,13 +48,15 @@ def active_paths(modalities: tuple[str, ...] | list[str], intra: bool, inter: bo
 class ModalityProjection(nn.Module):
     """(2) H_m = Conv1d_k(X_m): d_m -> d over the utterance axis, length kept."""
 
-    def __init__(self, d_in: int, d_model: int, kernel_size: int, bias: bool = True) -> None:
+    def __init__(self, d_in: int, d_model: int, kernel_size: int, bias: bool = True, causal: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(d_in, d_model, kernel_size, padding=kernel_size // 2, bias=bias)
+        # causal: all the padding on the left, so utterance n sees n-k+1..n, never n+1
+        self.pad = (kernel_size - 1, 0) if causal else (kernel_size // 2, kernel_size // 2)
+        self.conv = nn.Conv1d(d_in, d_model, kernel_size, bias=bias)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         keep = mask.unsqueeze(-1).to(x.dtype)
-        h = self.conv((x * keep).transpose(1, 2)).transpose(1, 2)
+        h = self.conv(F.pad((x * keep).transpose(1, 2), self.pad)).transpose(1, 2)
         return h * keep
 
 
@@ -64,9 +67,10 @@ class MaskedAttention(nn.Module):
     only when the weights are asked for (inspection), and both give the same output.
     """
 
-    def __init__(self, d_model: int, heads: int, out_proj: bool = False, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, heads: int, out_proj: bool = False, dropout: float = 0.0, causal: bool = False) -> None:
         super().__init__()
         self.heads = heads
+        self.causal = causal  # query n attends to keys <= n only (streaming)
         self.dropout = dropout  # on the attention weights, in training (LPGNet: none; SDT: yes)
         self.q = nn.Linear(d_model, d_model)
         self.k = nn.Linear(d_model, d_model)
@@ -86,7 +90,10 @@ class MaskedAttention(nn.Module):
         # would give softmax over nothing = NaN; let it attend everywhere instead -- its
         # output is discarded by the query mask downstream.
         allowed = key_mask[:, None, None, :]
-        allowed = allowed | ~key_mask.any(-1)[:, None, None, None]
+        if self.causal:
+            n, m = q.shape[-2], k.shape[-2]
+            allowed = allowed & torch.ones(n, m, dtype=torch.bool, device=q.device).tril()
+        allowed = allowed | ~allowed.any(-1, keepdim=True)  # a query with no key at all: see the note above
         weights = None
         if need_weights:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -99,23 +106,37 @@ class MaskedAttention(nn.Module):
 
 
 class GlobalCompression(nn.Module):
-    """(6) g = LeakyReLU(BN(Conv1x1(masked_mean(A)))): one B×d summary of the dialogue."""
+    """(6) g = LeakyReLU(BN(Conv1x1(masked_mean(A)))): one B×d summary of the dialogue.
 
-    def __init__(self, d_model: int) -> None:
+    Causal (streaming) mode: utterance n gets the summary of utterances 1..n only (the
+    running mean), B×N×d, with BatchNorm statistics over the real positions.
+    """
+
+    def __init__(self, d_model: int, causal: bool = False) -> None:
         super().__init__()
+        self.causal = causal
         self.conv = nn.Conv1d(d_model, d_model, kernel_size=1)
         self.bn = nn.BatchNorm1d(d_model)
         self.act = nn.LeakyReLU()
 
     def forward(self, a: Tensor, mask: Tensor) -> Tensor:
+        if self.causal:
+            keep = mask.unsqueeze(-1).to(a.dtype)
+            prefix = (a * keep).cumsum(1) / keep.cumsum(1).clamp(min=1.0)  # B×N×d running mean
+            g = self.conv(prefix.transpose(1, 2)).transpose(1, 2)
+            rows = g[mask]  # BatchNorm over the real positions only
+            out = torch.zeros_like(g)
+            out[mask] = self._norm(rows)
+            return self.act(out)
         g = self.conv(masked_mean(a, mask).unsqueeze(-1)).squeeze(-1)
+        return self.act(self._norm(g))
+
+    def _norm(self, g: Tensor) -> Tensor:
         if self.training and g.shape[0] == 1:
-            # BatchNorm cannot take batch statistics from one dialogue: use the running
-            # ones. (The trainer never makes a one-dialogue batch; a user loop might.)
-            g = F.batch_norm(g, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias, False)
-        else:
-            g = self.bn(g)
-        return self.act(g)
+            # BatchNorm cannot take batch statistics from one row: use the running ones.
+            # (The trainer never makes a one-dialogue batch; a user loop might.)
+            return F.batch_norm(g, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias, False)
+        return self.bn(g)
 
 
 class InteractionBlock(nn.Module):
@@ -130,10 +151,11 @@ class InteractionBlock(nn.Module):
         use_ffn: bool = True,
         layer_norm: bool = False,
         out_proj: bool = False,
+        causal: bool = False,
     ) -> None:
         super().__init__()
-        self.attn = MaskedAttention(d_model, heads, out_proj)
-        self.compress = GlobalCompression(d_model)
+        self.attn = MaskedAttention(d_model, heads, out_proj, causal=causal)
+        self.compress = GlobalCompression(d_model, causal)
         self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model)) if use_ffn else None
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
@@ -147,8 +169,8 @@ class InteractionBlock(nn.Module):
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         a, weights = self.attn(query, context, key_mask, need_weights=need_weights)
-        g = self.compress(a, query_mask).unsqueeze(1)
-        z = query + a + g  # (7) fusion with the original query, g broadcast over N
+        g = self.compress(a, query_mask)
+        z = query + a + (g if g.dim() == 3 else g.unsqueeze(1))  # (7) fusion with the query; g broadcast over N
         if self.ffn is not None:
             z = z + self.drop(self.ffn(z))  # (8)
         z = self.norm(z)
@@ -174,12 +196,15 @@ class LPIA(nn.Module):
         use_ffn: bool = True,
         layer_norm: bool = False,
         out_proj: bool = False,
+        causal: bool = False,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
-        self.project = nn.ModuleDict({m: ModalityProjection(dim, d_model, kernel_size) for m, dim in input_dims.items()})
+        self.project = nn.ModuleDict(
+            {m: ModalityProjection(dim, d_model, kernel_size, causal=causal) for m, dim in input_dims.items()}
+        )
         self.blocks = nn.ModuleDict(
-            {p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj) for p in self.paths}
+            {p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj, causal) for p in self.paths}
         )
 
     def forward(

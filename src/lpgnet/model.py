@@ -72,6 +72,9 @@ class LPGNetConfig(IOConfig):
     ffn_layer_norm: bool = False  # (8) LayerNorm after the FFN residual; open
     attn_out_proj: bool = False  # (3) has none; true = a standard multi-head output layer
     position: Literal["none", "sinusoidal"] = "none"  # not in the paper: utterance order
+    # Streaming: utterance n is predicted from utterances 1..n only (causal attention,
+    # running-mean compression (6), left-padded projection); not in the paper.
+    causal: bool = False
     # not in the paper (it drops them): added to H_m like positions; for the study only
     speakers: SpeakerConfig = field(default_factory=SpeakerConfig)
     # Ablations (Table 3)
@@ -125,6 +128,7 @@ class LPGNet(PretrainedMixin, nn.Module):
             use_ffn=config.ffn,
             layer_norm=config.ffn_layer_norm,
             out_proj=config.attn_out_proj,
+            causal=config.causal,
         )
         if config.fusion == "dual_gated":
             self.fusion: nn.Module = DualGatedFusion(config.d_model, self.paths, self.modalities, config.multimodal_gate)

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from . import cache
+from .cache import hub_cache_folder, local_model_folder
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1  # shorter utterances are zero-padded to this (see the module docstring)
@@ -172,20 +173,7 @@ def _kind(encoder: str) -> str:
 
 def resolve_audio_encoder(name: str) -> Path:
     """A local Hugging Face checkpoint folder for ``name``; never downloads (as text.resolve_encoder)."""
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"{path}: not a Hugging Face model folder (no config.json)")
-        return path
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:
-        raise ConfigError(
-            f"audio encoder {name!r}: not 'egemaps', not 'emotion2vec:<model>', not a local folder and not in the "
-            "local Hugging Face cache (weights are never downloaded at run time: give a folder path)"
-        ) from None
+    return local_model_folder(name, "audio encoder", hint="not 'egemaps', not 'emotion2vec:<model>', ")
 
 
 def resolve_emotion2vec(source: str) -> Path:
@@ -205,15 +193,13 @@ def resolve_emotion2vec(source: str) -> Path:
             for candidate in (root / "models" / name, root / name):
                 if candidate.is_dir():
                     return candidate
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(source, local_files_only=True))
-    except Exception:
+    found = hub_cache_folder(source)
+    if found is None:
         raise ConfigError(
             f"emotion2vec model {source!r}: not a local folder and not in the ModelScope or Hugging Face cache "
             "(weights are never downloaded at run time: give a folder path)"
-        ) from None
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- encoder

