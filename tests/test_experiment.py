@@ -249,3 +249,20 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
     assert "| acc | accuracy 0.8100 (N = 2) | yes |" in text
     assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2) | **no** |" in text
     assert "| later | not run yet | |" in text
+
+
+def test_finished_runs_from_before_get_missing_modality_scores_without_retraining(tmp_path):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text("model: {name: lpgnet, d_model: 16, heads: 2}\ntrain: {epochs: 1, progress: false}\n"
+                   "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n")
+    out = tmp_path / "exp"
+    run_experiment(str(cfg), out, [0], log=lambda m: None)
+    marker = out / "seed-0" / "metrics.json"
+    full = json.loads(marker.read_text())
+    old = {k: v for k, v in full.items() if not k.startswith("test_without_")}
+    marker.write_text(json.dumps(old))  # as written before these scores existed
+    weights = (out / "seed-0" / "model.safetensors").stat().st_mtime_ns
+    summary = run_experiment(str(cfg), out, [0], log=lambda m: None)
+    again = json.loads(marker.read_text())
+    assert again == full and (out / "seed-0" / "model.safetensors").stat().st_mtime_ns == weights  # re-scored, not retrained
+    assert summary["test_without_audio"]["accuracy"]["mean"] == full["test_without_audio"]["accuracy"]

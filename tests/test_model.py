@@ -105,8 +105,39 @@ def test_wrong_feature_dimension_is_a_clear_error():
     model = tiny_model().eval()
     with pytest.raises(DataError, match="text features: expected dimension 12, got 11"):
         model(torch.randn(1, 3, 11), torch.randn(1, 3, 7), torch.ones(1, 3, dtype=torch.bool))
-    with pytest.raises(DataError, match="audio features: required"):
-        model(torch.randn(1, 3, 12), None, torch.ones(1, 3, dtype=torch.bool))
+    with pytest.raises(DataError, match="none of the model's modalities"):
+        model(None, None, torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_a_missing_modality_is_left_out_through_the_gates():
+    model = tiny_model().eval()
+    t, a, mask = torch.randn(2, 5, 12), torch.randn(2, 5, 7), torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    with torch.no_grad():
+        none = model(t, None, mask)  # no audio at all
+        nan = model(t, torch.full_like(a, float("nan")), mask)  # the same, as NaN rows
+        torch.testing.assert_close(none.logits, nan.logits)
+        assert torch.isfinite(none.logits).all()
+        assert torch.equal(none.alpha[mask], torch.tensor([[1.0, 0.0]]).expand(int(mask.sum()), 2))  # all on text
+        assert not none.present["audio"].any() and torch.equal(none.present["text"], mask)
+        some = a.clone()
+        some[0, 2] = float("nan")  # one utterance without audio
+        out = model(t, some, mask)
+        assert out.alpha[0, 2, 1] == 0 and (out.alpha[0, [0, 1, 3, 4], 1] > 0).all()
+        # its audio value is never read: anything there gives the same answer
+        other = some.clone()
+        other[0, 2] = 0.0
+        other_out = model(t, other, mask)
+        assert not torch.allclose(out.logits[0], other_out.logits[0])  # (0.0 is a value, NaN is "missing")
+
+
+def test_baselines_impute_a_missing_modality_with_the_training_mean():
+    torch.manual_seed(0)
+    model = LinearBaseline(LinearConfig(d_text=12, d_audio=7, num_classes=4)).eval()
+    model.inputs.set_stats({"text": (torch.zeros(12), torch.ones(12)), "audio": (torch.full((7,), 2.0), torch.ones(7))})
+    t, mask = torch.randn(1, 3, 12), torch.ones(1, 3, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(model(t, None, mask).logits, model(t, torch.full((1, 3, 7), 2.0), mask).logits)
 
 
 @pytest.mark.parametrize("factory", [lambda: tiny_model(kernel_size=3, multimodal_gate="scalar"),

@@ -144,3 +144,31 @@ def test_default_run_beats_a_context_free_linear_model(tmp_path):
     lin = train(load_config("synthetic-linear", ["train.progress=false"])).metrics["test"]["accuracy"]
     assert lpg > 0.6 > 1 / 6
     assert lpg > lin + 0.05
+
+
+def test_modality_dropout_never_drops_both_and_trains():
+    import numpy as np
+    import torch
+
+    from lpgnet.train import drop_modalities
+
+    t, a = torch.zeros(64, 50, 3), torch.zeros(64, 50, 2)
+    dt, da = drop_modalities(t, a, 0.3, np.random.default_rng(0))
+    lost_t, lost_a = torch.isnan(dt).all(-1), torch.isnan(da).all(-1)
+    assert not (lost_t & lost_a).any()
+    assert 0.25 < lost_t.float().mean() < 0.35 and 0.25 < lost_a.float().mean() < 0.35
+    assert drop_modalities(t, a, 0.0, np.random.default_rng(0)) == (t, a)  # off: untouched
+
+
+def test_runs_score_the_test_split_without_each_modality(tmp_path):
+    cfg = load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=2", "train.progress=false",
+                             "train.modality_dropout=0.2", "data.synthetic.train_dialogues=20",
+                             "data.synthetic.test_dialogues=6"])
+    metrics = train(cfg, log=lambda m: None).metrics
+    for m in ("text", "audio"):
+        assert 0.0 <= metrics[f"test_without_{m}"]["accuracy"] <= 1.0
+    assert metrics["test_without_audio"]["accuracy"] != metrics["test"]["accuracy"] or \
+        metrics["test_without_text"]["accuracy"] != metrics["test"]["accuracy"]
+    one = train(load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=1", "train.progress=false",
+                                   "model.modalities=[text]", "data.synthetic.train_dialogues=12"]), log=lambda m: None)
+    assert not any(k.startswith("test_without") for k in one.metrics)  # nothing to remove from a unimodal model

@@ -57,8 +57,9 @@ class LinearBaseline(PretrainedMixin, nn.Module):
         speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
-        feats = self.inputs({"text": text, "audio": audio}, mask)
-        return ModelOutput(logits=self.fc(torch.cat(list(feats.values()), dim=-1)), modalities=self.modalities)
+        feats, present = self.inputs({"text": text, "audio": audio}, mask)  # missing -> 0, the training mean
+        return ModelOutput(logits=self.fc(torch.cat(list(feats.values()), dim=-1)), modalities=self.modalities,
+                           present=present)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class ConcatProjection(nn.Module):
         self.proj = nn.Sequential(nn.Linear(sum(dims.values()), d_model), nn.ReLU(), nn.Dropout(dropout))
 
     def forward(self, text: Tensor | None, audio: Tensor | None, mask: Tensor) -> Tensor:
-        feats = self.inputs({"text": text, "audio": audio}, mask)
+        feats, _ = self.inputs({"text": text, "audio": audio}, mask)  # missing -> 0, the training mean
         return self.proj(torch.cat(list(feats.values()), dim=-1)) * mask.unsqueeze(-1).to(torch.float32)
 
 

@@ -102,6 +102,9 @@ class TrainConfig:
     class_weights: Literal["none", "balanced"] = "none"
     # Length-bucketed batches: dialogues of similar length share a batch (less padding).
     bucket_by_length: bool = True
+    # Modality dropout: each utterance loses each modality with this probability (never
+    # all of them), so the model learns to predict when one is missing. 0 = off.
+    modality_dropout: float = 0.0
     threads: int | None = None  # torch.set_num_threads; null = torch's default
     progress: bool = True  # tqdm bar per epoch
 
@@ -117,6 +120,9 @@ class TrainConfig:
             raise ConfigError(f"{where}.patience: expected a positive integer or null, got {self.patience}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"{where}.threads: expected a positive integer or null, got {self.threads}")
+        if not 0.0 <= self.modality_dropout < 0.5:
+            # text is dropped for u < p, audio for p <= u < 2p: 2p must stay below 1
+            raise ConfigError(f"{where}.modality_dropout: expected a probability in [0, 0.5), got {self.modality_dropout}")
 
 
 @dataclass

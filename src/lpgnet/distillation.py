@@ -67,19 +67,22 @@ def self_distillation_loss(
     cfg: LossConfig,
     class_weights: Tensor | None = None,
     mask: Tensor | None = None,
+    present: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total loss (22) and its parts (for logging). ``labels`` is B×N with IGNORE;
-    ``mask`` (B×N, real utterances) is needed only for ``kl_on="all"``."""
+    ``mask`` (B×N, real utterances) is needed only for ``kl_on="all"``; ``present``
+    (per modality, B×N) keeps each student's terms to the utterances that have its
+    modality (modality dropout, missing inputs)."""
     valid = labels != IGNORE
     if cfg.kl_on == "all" and mask is None:
         raise ValueError("kl_on='all' needs the utterance mask")
     kl_rows = mask.bool() if cfg.kl_on == "all" else valid
     num_classes = logits.shape[-1]
 
-    def ce(z: Tensor) -> Tensor:  # (17), (20): mean over valid utterances
-        if not valid.any():
+    def ce(z: Tensor, rows: Tensor = valid) -> Tensor:  # (17), (20): mean over valid utterances
+        if not rows.any():
             return z.sum() * 0.0
-        return F.cross_entropy(z[valid].reshape(-1, num_classes), labels[valid], weight=class_weights)
+        return F.cross_entropy(z[rows].reshape(-1, num_classes), labels[rows], weight=class_weights)
 
     task = ce(logits)
     total = cfg.gamma1 * task
@@ -87,8 +90,9 @@ def self_distillation_loss(
     teacher = logits.detach() if cfg.detach_teacher else logits
     scale = cfg.tau**2 if cfg.kl_tau_squared else 1.0
     for m, z_m in student_logits.items():
-        ce_m = ce(z_m)
-        kl_m = masked_kl(teacher, z_m, kl_rows, cfg.tau) * scale
+        here = present[m] if present is not None and m in present else None
+        ce_m = ce(z_m, valid if here is None else valid & here)
+        kl_m = masked_kl(teacher, z_m, kl_rows if here is None else kl_rows & here, cfg.tau) * scale
         total = total + cfg.gamma2 * ce_m + cfg.gamma3 * kl_m
         parts[f"ce_{m}"] = float(ce_m.detach())
         parts[f"kl_{m}"] = float(kl_m.detach())

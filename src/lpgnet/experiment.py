@@ -20,10 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .checkpoint import load_pretrained
 from .config import RunConfig, dump_config, load_config, same_config
+from .data.batching import tensorize
 from .errors import ConfigError, RunDirError
 from .files import write_json
-from .train import FINISHED_MARKER, load_data, resolve_model_config, resolve_speakers, train
+from .train import FINISHED_MARKER, load_data, resolve_model_config, resolve_speakers, score, speaker_vocab, train
 
 SCALARS = ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1", "loss")
 
@@ -57,7 +59,7 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean ± std over runs of every scalar metric and per-class precision/recall/F1."""
     out: dict[str, Any] = {}
-    for split in ("valid", "test"):
+    for split in splits_of(runs):
         block: dict[str, Any] = {k: _mean_std([r[split][k] for r in runs]) for k in SCALARS}
         classes = runs[0][split]["per_class"]
         block["per_class"] = {
@@ -71,7 +73,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]:
-    return {"seed": seed, "fold": fold, **{k: metrics[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "params")}}
+    keys = ["valid", "test", *sorted(k for k in metrics if k.startswith("test_without_")),
+            "best_epoch", "epochs_run", "train_seconds", "params"]
+    return {"seed": seed, "fold": fold, **{k: metrics[k] for k in keys}}
+
+
+def splits_of(runs: list[dict[str, Any]]) -> list[str]:
+    """valid, test, and the missing-modality test variants every run has."""
+    extra = sorted(set.intersection(*(set(k for k in r if k.startswith("test_without_")) for r in runs)))
+    return ["valid", "test", *extra]
 
 
 def _finished(run_dir: Path, cfg: RunConfig, fingerprint: str, overwrite: bool) -> dict[str, Any] | None:
@@ -90,6 +100,21 @@ def _finished(run_dir: Path, cfg: RunConfig, fingerprint: str, overwrite: bool) 
     raise RunDirError(
         f"{run_dir}: a finished run with a different config or data; use another --out or pass --overwrite"
     )
+
+
+def add_missing_modality_scores(run_dir: Path, cfg: RunConfig, bundle: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A finished multimodal run from before the missing-modality scores existed: score
+    its test split without each modality from its saved weights (deterministic, nothing
+    retrained) and add them to its metrics.json (atomically; the other keys unchanged)."""
+    wanted = [f"test_without_{m}" for m in cfg.model.modalities] if len(cfg.model.modalities) > 1 else []
+    if all(k in metrics for k in wanted):
+        return metrics
+    model = load_pretrained(run_dir)
+    items = tensorize(bundle.splits["test"], speaker_vocab(cfg.model))
+    metrics = {**metrics, **{k: score(model, items, bundle.label_names, without=k.removeprefix("test_without_"))
+                             for k in wanted if k not in metrics}}
+    write_json(run_dir / FINISHED_MARKER, metrics)
+    return metrics
 
 
 def run_experiment(
@@ -130,6 +155,8 @@ def run_experiment(
             resolve_model_config(resolved, bundle)
             resolve_speakers(resolved, bundle)
             metrics = _finished(run_dir, resolved, bundle.fingerprint, overwrite)
+            if metrics is not None:
+                metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
             if metrics is None:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
                 metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log).metrics

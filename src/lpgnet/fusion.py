@@ -14,7 +14,8 @@ F_t and F_a is their content, which W_t and W_a already make modality-specific.
 
 The ablation "w/o dual-gated fusion" (``ConcatFusion``) drops all gates: streams are
 concatenated and projected per modality, then the modalities are concatenated and
-projected again.
+projected again. A missing modality (see ``ModalityInputs``) gets weight 0 in the
+multimodal gate; the concatenation ablation has no gate and simply sees zeros.
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ class MultimodalGate(nn.Module):
         # No bias: a bias shared by the modalities cancels in the softmax across them.
         self.score = nn.Linear(d_model, 1 if mode == "scalar" else d_model, bias=False)
 
-    def forward(self, feats: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def forward(self, feats: list[Tensor], present: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
         stacked = torch.stack(feats, dim=-2)  # B×N×M×d
-        alpha = self.score(stacked).softmax(dim=-2)  # (13) B×N×M×(1 or d), softmax across M
+        scores = self.score(stacked)
+        if present is not None:  # a missing modality gets weight 0 (where any modality is there)
+            here = torch.stack(present, dim=-1)  # B×N×M
+            here = here | ~here.any(-1, keepdim=True)
+            scores = scores.masked_fill(~here.unsqueeze(-1), float("-inf"))
+        alpha = scores.softmax(dim=-2)  # (13) B×N×M×(1 or d), softmax across M
         return (alpha * stacked).sum(-2), alpha  # (14)
 
 
@@ -76,7 +82,9 @@ class DualGatedFusion(nn.Module):
         )
         self.gate = MultimodalGate(d_model, mode) if len(modalities) > 1 else None
 
-    def forward(self, outputs: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+    def forward(
+        self, outputs: dict[str, Tensor], present: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         per_modality = {
             m: self.merge[m](torch.cat([self.gates[p](outputs[p]) for p in s], dim=-1))  # (10)-(12)
             for m, s in self.streams.items()
@@ -84,7 +92,7 @@ class DualGatedFusion(nn.Module):
         feats = list(per_modality.values())
         if self.gate is None:  # one modality: nothing to weigh
             return feats[0], per_modality, torch.ones_like(feats[0][..., :1]).unsqueeze(-2)
-        fused, alpha = self.gate(feats)
+        fused, alpha = self.gate(feats, [present[m] for m in per_modality] if present is not None else None)
         return fused, per_modality, alpha
 
 
@@ -97,7 +105,7 @@ class ConcatFusion(nn.Module):
         self.merge = nn.ModuleDict({m: nn.Linear(len(s) * d_model, d_model) for m, s in self.streams.items()})
         self.out = nn.Linear(len(modalities) * d_model, d_model) if len(modalities) > 1 else None
 
-    def forward(self, outputs: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], None]:
+    def forward(self, outputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor], None]:
         per_modality = {
             m: self.merge[m](torch.cat([outputs[p] for p in s], dim=-1)) for m, s in self.streams.items()
         }

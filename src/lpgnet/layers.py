@@ -18,7 +18,8 @@ class ModelOutput:
 
     ``logits`` (B×N×C) is the prediction (SPEC (15)); ``student_logits`` holds the
     unimodal heads of self-distillation (SPEC (18)), used by the loss in training only.
-    ``alpha`` is the multimodal gate per utterance (B×N×M, M modalities in
+    ``present`` maps each modality to its B×N presence mask (False where it was
+    missing: NaN features, or not given). ``alpha`` is the multimodal gate per utterance (B×N×M, M modalities in
     ``modalities`` order; with the per-dimension "vector" gate it is the mean over the d
     dimensions of ``alpha_full``, B×N×M×d). ``attention`` maps each LPIA path to its
     B×heads×N×N weights, when asked for.
@@ -30,6 +31,7 @@ class ModelOutput:
     alpha_full: Tensor | None = None
     attention: dict[str, Tensor] | None = None
     modalities: tuple[str, ...] = ()
+    present: dict[str, Tensor] | None = None
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -73,7 +75,7 @@ class FeatureNorm(nn.Module):
 def check_input(name: str, x: Tensor | None, expected_dim: int, mask: Tensor) -> Tensor:
     """A clear error for a wrong feature size before it reaches a matmul deep inside."""
     if x is None:
-        raise DataError(f"{name} features: required by this model, got none")
+        raise DataError(f"{name} features: required here, got none")
     if x.dim() != 3:
         raise DataError(f"{name} features: expected a batch×utterances×dim tensor, got shape {tuple(x.shape)}")
     if x.shape[-1] != expected_dim:
@@ -91,8 +93,29 @@ class ModalityInputs(nn.Module):
         self.dims = dict(dims)
         self.norm = nn.ModuleDict({m: FeatureNorm(d) for m, d in dims.items()})
 
-    def forward(self, given: dict[str, Tensor | None], mask: Tensor) -> dict[str, Tensor]:
-        return {m: self.norm[m](check_input(m, given.get(m), d, mask)) for m, d in self.dims.items()}
+    def forward(self, given: dict[str, Tensor | None], mask: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(z-scored inputs, presence masks B×N per modality).
+
+        A modality is *missing* for an utterance when its feature row is NaN, and for
+        every utterance when it is given as None: its input there is 0 (the training
+        mean after z-scoring) and its presence mask False, so the models can leave it
+        out. An utterance with no modality at all is an error.
+        """
+        inputs, present = {}, {}
+        for m, d in self.dims.items():
+            x = given.get(m)
+            if x is None:
+                p = torch.zeros_like(mask)
+                x = torch.zeros(*mask.shape, d, dtype=self.norm[m].mean.dtype, device=mask.device)
+            else:
+                check_input(m, x, d, mask)
+                p = mask & ~torch.isnan(x).any(-1)
+                x = torch.where(p.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
+            inputs[m] = self.norm[m](x) * p.unsqueeze(-1).to(x.dtype)
+            present[m] = p
+        if bool((mask & ~torch.stack(list(present.values())).any(0)).any()):
+            raise DataError(f"an utterance has none of the model's modalities ({', '.join(self.dims)}): nothing to predict from")
+        return inputs, present
 
     def set_stats(self, stats: dict[str, tuple[Tensor, Tensor]]) -> None:
         """Store the training split's per-feature mean and std (see FeatureNorm)."""

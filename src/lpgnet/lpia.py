@@ -86,14 +86,15 @@ class MaskedAttention(nn.Module):
         self, query: Tensor, context: Tensor, key_mask: Tensor, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         q, k, v = self._split(self.q(query)), self._split(self.k(context)), self._split(self.v(context))
-        # (4) key mask B×1×1×M. A row with no valid key at all (a fully padded dialogue)
-        # would give softmax over nothing = NaN; let it attend everywhere instead -- its
-        # output is discarded by the query mask downstream.
+        # (4) key mask B×1×1×M. A query with no valid key at all (a fully padded dialogue,
+        # or a modality missing from the whole dialogue) would give softmax over nothing =
+        # NaN; it attends everywhere instead and its output is then zeroed.
         allowed = key_mask[:, None, None, :]
         if self.causal:
             n, m = q.shape[-2], k.shape[-2]
             allowed = allowed & torch.ones(n, m, dtype=torch.bool, device=q.device).tril()
-        allowed = allowed | ~allowed.any(-1, keepdim=True)  # a query with no key at all: see the note above
+        has_key = allowed.any(-1, keepdim=True)  # B×1×(1|N)×1
+        allowed = allowed | ~has_key  # a query with no key at all: see the note above
         weights = None
         if need_weights:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -101,6 +102,7 @@ class MaskedAttention(nn.Module):
             out = F.dropout(weights, self.dropout, self.training) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0)
+        out = out * has_key.to(out.dtype)  # ... and it receives nothing (e.g. the other modality is missing)
         b, h, n, dh = out.shape
         return self.out(out.transpose(1, 2).reshape(b, n, h * dh)), weights
 

@@ -149,8 +149,7 @@ class LPGNet(PretrainedMixin, nn.Module):
         speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
-        inputs = self.inputs({"text": text, "audio": audio}, mask)
-        masks = {m: mask for m in self.modalities}
+        inputs, masks = self.inputs({"text": text, "audio": audio}, mask)  # masks: per-modality presence
         extra = None  # added to every H_m after the projection (2)
         if self.config.position == "sinusoidal":
             extra = sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)
@@ -159,7 +158,7 @@ class LPGNet(PretrainedMixin, nn.Module):
             extra = spk if extra is None else extra + spk
         positions = None if extra is None else {m: extra for m in self.modalities}
         outputs, weights = self.lpia(inputs, masks, positions, need_weights=need_weights)  # (2)-(8)
-        fused, per_modality, alpha = self.fusion(outputs)  # (9)-(14)
+        fused, per_modality, alpha = self.fusion(outputs, masks)  # (9)-(14)
         logits = self.classifier(fused)  # (15)
         students = self.students(per_modality) if self.training else {}  # (18), training only
         return ModelOutput(
@@ -169,4 +168,5 @@ class LPGNet(PretrainedMixin, nn.Module):
             alpha_full=alpha,
             attention=weights if need_weights else None,
             modalities=self.modalities,
+            present=masks,
         )

@@ -40,6 +40,7 @@ class Row:
     paper: dict[str, float] | None = None  # the paper's figures (its metric family)
     key: str = ""
     same_as: str | None = None  # "table/row-key": show that row's experiment, do not run another
+    split: str = "test"  # which scores to show: test, or test_without_audio / test_without_text
 
 
 @dataclass
@@ -163,6 +164,8 @@ def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
     folds = [f"loso-{g}" for g in row.folds] if row.folds else None
     if summary.get("folds") != folds:
         return "its folds differ from the row's"
+    if row.split not in summary:
+        return f"its runs have no {row.split} scores"
     return None
 
 
@@ -173,7 +176,7 @@ def current_summary(runs_dir: Path, table: Table, row: Row) -> tuple[dict[str, A
     why = stale_reason(row, s) if s is not None else None
     if why is None:
         return s, None
-    hint = ("`lpgnet report --run` trains what is missing, reusing finished seeds" if "config" not in why
+    hint = ("`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)" if "config" not in why
             else "move the old directory away, then `lpgnet report --run`")
     return None, f"{why}; {hint}"
 
@@ -201,7 +204,10 @@ def render_table(table: Table, runs_dir: Path) -> str:
                 what = f"out of date: {stale[row.name]}" if row.name in stale else "not run yet"
                 lines.append(f"| {row.name} | " + " | ".join([what] + [""] * (len(head) - 1)) + " |")
                 continue
-            test, valid = s["test"], s["valid"]
+            if row.split not in s:
+                lines.append(f"| {row.name} | " + " | ".join([f"no {row.split} scores in its runs"] + [""] * (len(head) - 1)) + " |")
+                continue
+            test, valid = s[row.split], s["valid"]
             n = len(s["runs"])
             cells = ([_ms(valid, "weighted_f1", n=n), _ms(valid, "accuracy", n=n)] if study else [])
             cells += [str(n)] + [_ms(test, k, n=n) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
@@ -370,10 +376,15 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
     say = log or (lambda m: print(m, file=sys.stderr))
     if run:  # shard (k, n): this process takes every n-th row from the k-th
         todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
+        # every split any row shows of an experiment (same_as rows may show other ones)
+        shown: dict[Path, set[str]] = {}
+        for t in tables:
+            for r in t.rows:
+                shown.setdefault(_out(runs, t, r), set()).add(r.split)
         for t, r in todo[shard[0] :: shard[1]]:
             out = _out(runs, t, r)
             summary = _load(out)
-            if summary is None or stale_reason(r, summary):
+            if summary is None or stale_reason(r, summary) or not shown[out] <= set(summary):
                 say(f"=== {t.id} / {r.name}: {command(r, out)}")
                 folds = [f"loso-{g}" for g in r.folds] if r.folds else None
                 run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)

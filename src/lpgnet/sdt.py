@@ -130,16 +130,16 @@ class SDT(PretrainedMixin, nn.Module):
         speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
-        keep = mask.unsqueeze(-1).float()
-        inputs = self.inputs({"text": text, "audio": audio}, mask)
+        inputs, present = self.inputs({"text": text, "audio": audio}, mask)
         extra = 0.0
         if self.config.position:
             extra = extra + sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)
         if self.speaker_embedding is not None:
             extra = extra + self.speaker_embedding(speakers, mask)
-        h = {m: self.drop((self.project[m](x, mask) + extra) * keep) for m, x in inputs.items()}
-        outputs = {p: self.encoders[p](h[PATHS[p][0]], h[PATHS[p][1]], mask, mask) for p in self.paths}
-        fused, per_modality, alpha = self.fusion(outputs)
+        h = {m: self.drop((self.project[m](x, present[m]) + extra) * present[m].unsqueeze(-1).float()) for m, x in inputs.items()}
+        outputs = {p: self.encoders[p](h[PATHS[p][0]], h[PATHS[p][1]], present[PATHS[p][0]], present[PATHS[p][1]])
+                   for p in self.paths}
+        fused, per_modality, alpha = self.fusion(outputs, present)
         logits = self.classifier(fused)
         students = self.students(per_modality) if self.training else {}
         return ModelOutput(
@@ -148,4 +148,5 @@ class SDT(PretrainedMixin, nn.Module):
             alpha=alpha.mean(-1),
             alpha_full=alpha,
             modalities=self.modalities,
+            present=present,
         )

@@ -124,28 +124,49 @@ def speaker_vocab(model_cfg: Any) -> list[str] | None:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64) -> list[torch.Tensor]:
-    """Eval-mode logits, one N_i×C tensor per dialogue, in the input order."""
+def predict_logits(
+    model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64, without: str | None = None
+) -> list[torch.Tensor]:
+    """Eval-mode logits, one N_i×C tensor per dialogue, in the input order; ``without``
+    names a modality to withhold (a missing-modality test)."""
     model.eval()
     out: list[torch.Tensor | None] = [None] * len(items)
     for idx in batch_indices([len(it.labels) for it in items], batch_size, rng=None):
         batch = collate([items[i] for i in idx])
-        logits = model(batch.text, batch.audio, batch.mask, speakers=batch.speakers).logits
+        text = None if without == "text" else batch.text
+        audio = None if without == "audio" else batch.audio
+        logits = model(text, audio, batch.mask, speakers=batch.speakers).logits
         for row, i in enumerate(idx):
             out[i] = logits[row, : len(items[i].labels)]
     return out  # type: ignore[return-value]
 
 
 def score(
-    model: torch.nn.Module, items: list[TensorDialogue], label_names: list[str], batch_size: int = 64
+    model: torch.nn.Module, items: list[TensorDialogue], label_names: list[str], batch_size: int = 64,
+    without: str | None = None,
 ) -> dict[str, Any]:
     """Metrics over the labelled utterances of ``items``, plus the mean task loss."""
-    logits = torch.cat(predict_logits(model, items, batch_size))
+    logits = torch.cat(predict_logits(model, items, batch_size, without))
     labels = torch.cat([it.labels for it in items])
     keep = labels != IGNORE
     metrics = compute_metrics(labels[keep].numpy(), logits[keep].argmax(-1).numpy(), label_names)
     metrics["loss"] = float(torch.nn.functional.cross_entropy(logits[keep], labels[keep]))
     return metrics
+
+
+def drop_modalities(
+    text: torch.Tensor, audio: torch.Tensor, p: float, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Modality dropout: each utterance loses text, audio, or neither (never both), each
+    with probability ``p``; a lost modality is NaN, which the models read as missing."""
+    if p <= 0:
+        return text, audio
+    b, n = text.shape[:2]
+    u = torch.from_numpy(rng.random((b, n)))
+    text, audio = text.clone(), audio.clone()
+    text[u < p] = float("nan")
+    audio[(u >= p) & (u < 2 * p)] = float("nan")
+    return text, audio
 
 
 def train_epoch(
@@ -165,8 +186,10 @@ def train_epoch(
     batches = batch_indices([len(it.labels) for it in items], cfg.train.batch_size, rng, cfg.train.bucket_by_length)
     for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
         batch = collate([items[i] for i in idx])
-        out = model(batch.text, batch.audio, batch.mask, speakers=batch.speakers)
-        loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights, batch.mask)
+        text, audio = drop_modalities(batch.text, batch.audio, cfg.train.modality_dropout, rng)
+        out = model(text, audio, batch.mask, speakers=batch.speakers)
+        loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights,
+                                             batch.mask, out.present)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.train.grad_clip:
@@ -281,6 +304,8 @@ def train(
     metrics = {
         "valid": score(model, items["valid"], names),
         "test": score(model, items["test"], names),  # the only time the test split is scored
+        **({f"test_without_{m}": score(model, items["test"], names, without=m) for m in cfg.model.modalities}
+           if len(cfg.model.modalities) > 1 else {}),
         "best_epoch": best[1],
         "epochs_run": len(history),
         "select_metric": cfg.train.select_metric,
