@@ -129,8 +129,15 @@ def test_extracted_features_train_a_model(tmp_path, tiny_bert):
     cfg = load_config(None, ["data.source=jsonl", f"data.path={folder / 'features.jsonl'}", f"data.splits={folder / 'splits.json'}",
                              "data.protocol=p", "data.text_feature=text_emb", "model.name=linear", "model.modalities=[text]",
                              "train.epochs=30", "train.progress=false", "train.lr=0.05"])
-    result = train(cfg, log=lambda m: None)
+    result = train(cfg, log=lambda m: None, out_dir=tmp_path / "run")
     assert result.metrics["test"]["accuracy"] > 0.9  # "happy" vs "sad" is all there is to learn
+    # the extraction report records its encoder, so the run can embed new raw text the same way
+    from lpgnet.predict import Predictor
+
+    predictor = Predictor.from_run(tmp_path / "run")
+    vec = read(folder / "features.jsonl")[0]["text_emb"]
+    raw, pre = predictor.predict([{"text": "i am happy"}]), predictor.predict([{"text_emb": vec}])
+    np.testing.assert_allclose(list(raw[0]["probs"].values()), list(pre[0]["probs"].values()), atol=1e-5)
 
 
 def test_bad_audio_is_named_and_skipped_or_fatal(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract, export.
+"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract, export, predict.
 
 Every user mistake (config, data, run directory) ends as one ``error: ...`` line on
 stderr with exit status 2; no stack trace.
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import LPGNetError
+from .errors import LPGNetError, RunDirError
 from .prepare import add_prepare_parser
 
 
@@ -116,6 +116,23 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from .files import write_text
+    from .predict import Predictor, check_predict_args
+
+    check_predict_args(args.run, args.input)
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise RunDirError(f"{args.out}: exists; pass --overwrite to replace it")
+    rows = Predictor.from_run(args.run).predict_file(args.input)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if args.out:
+        write_text(args.out, text)
+        print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
@@ -201,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("predict", help="predict the emotion of every utterance of new conversations with a trained run")
+    p.add_argument("--run", required=True, help="run directory written by lpgnet train")
+    p.add_argument("--input", required=True, help="conversations: JSONL or CSV (features, or raw text / audio_path)")
+    p.add_argument("--out", help="JSONL file to write (default: standard output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=_predict)
 
     add_prepare_parser(sub)  # lpgnet prepare {iemocap,meld,table}: raw corpora -> JSONL
     return parser

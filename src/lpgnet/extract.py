@@ -31,7 +31,7 @@ import hashlib
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -145,8 +145,15 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
                 save_file({ids[i]: np.ascontiguousarray(seqs[i], dtype=np.float16) for i in keep}, str(tmp),
                           metadata={"modality": m, "max_frames": str(cfg.max_frames)})
             written[f"frames_{m}"] = str(frame_files[m])
+    # Which encoder made each field, so a model trained on them can embed new raw inputs the same way.
+    encoders = {}
+    if cfg.text is not None:
+        encoders[cfg.text_field] = {"modality": "text", **asdict(cfg.text)}
+    if cfg.audio is not None:
+        encoders[cfg.audio_field] = {"modality": "audio", **asdict(cfg.audio)}
     summary = {
         "input": str(src), "utterances": len(rows), "written": len(keep), "skipped": dict(problems.counts),
+        "encoders": encoders,
         "examples": problems.examples, "fields": {names[m]: int(next(iter(v.values())).shape[-1]) for m, v in features.items() if v},
         "files": written,
     }
