@@ -1,4 +1,4 @@
-"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract, export, predict.
+"""``lpgnet`` command line: train, evaluate, experiment, report, bench, extract, export, predict, serve.
 
 Every user mistake (config, data, run directory) ends as one ``error: ...`` line on
 stderr with exit status 2; no stack trace.
@@ -133,6 +133,19 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(f"serving {args.run} on http://{args.host}:{args.port} (GET /health, POST /predict, POST /sessions)", file=sys.stderr)
+    serve(args.run, args.host, args.port, max_body_bytes=args.max_body_kb * 1024, max_utterances=args.max_utterances,
+          max_sessions=args.max_sessions)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
@@ -225,6 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSONL file to write (default: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("serve", help="serve a trained run over HTTP (JSON; whole conversations and incremental sessions)")
+    p.add_argument("--run", required=True, help="run directory written by lpgnet train")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-body-kb", type=int, default=2000, help="largest request body, KiB (default 2000)")
+    p.add_argument("--max-utterances", type=int, default=500, help="most utterances per conversation or session")
+    p.add_argument("--max-sessions", type=int, default=1000, help="open incremental sessions kept (oldest dropped)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=_serve)
 
     add_prepare_parser(sub)  # lpgnet prepare {iemocap,meld,table}: raw corpora -> JSONL
     return parser

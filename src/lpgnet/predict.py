@@ -5,7 +5,8 @@
     session = predictor.stream(); session.add({...})                    # one utterance at a time
 
 Each utterance gives its inputs either precomputed -- the feature fields the run was
-trained on (``data.text_feature`` / ``data.audio_feature``) -- or raw: ``text``, and
+trained on (``data.text_feature`` / ``data.audio_feature``; ``text_emb`` / ``audio_emb``
+for a run that has none) -- or raw: ``text``, and
 ``audio_path``, embedded with the encoders the run's features came from (the run's frozen
 ``data.text_encoder``, or the encoders ``lpgnet extract`` recorded for its feature file).
 A modality an utterance does not provide is *missing*: the model predicts without it
@@ -70,7 +71,7 @@ def _run_encoders(cfg: RunConfig) -> _Encoders:
     if d.text_encoder is not None:
         if d.text_encoder.finetune.enabled:
             enc.why["text"] = ("the run's text features come from an encoder fine-tuned during its training, which is "
-                               "not kept with the run: give precomputed text vectors instead")
+                               "not kept with the run: give precomputed text vectors (field 'text_emb') instead")
         else:
             enc.text = d.text_encoder
     report = Path(d.path).with_name(Path(d.path).stem + ".extract-report.json") if d.path else None
@@ -97,7 +98,9 @@ class Predictor:
         self.cfg = cfg
         self.labels = labels
         self.modalities: tuple[str, ...] = tuple(model.config.modalities)
-        self.fields = {"text": cfg.data.text_feature, "audio": cfg.data.audio_feature}
+        # precomputed vectors: under the run's feature fields, or text_emb / audio_emb (the
+        # names lpgnet extract writes) when the run has none (built-in data, a text encoder)
+        self.fields = {"text": cfg.data.text_feature or "text_emb", "audio": cfg.data.audio_feature or "audio_emb"}
         self.dims = {"text": model.config.d_text, "audio": model.config.d_audio}
         self.encoders = _run_encoders(cfg)
 

@@ -61,7 +61,7 @@ class Benchmark:
     """A benchmark script's JSON output, shown as a table with the command that wrote it."""
 
     title: str
-    kind: Literal["train_speed", "text_features", "bench"]
+    kind: Literal["train_speed", "text_features", "bench", "serve_load"]
     file: str
     command: str
     note: str = ""
@@ -270,6 +270,17 @@ def render_benchmark(b: Benchmark) -> str:
         lines.append("")
     elif b.kind == "bench":
         lines += _bench_lines(data, Path(b.file))
+    elif b.kind == "serve_load":
+        env = data["env"]
+        lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; run: {data['run']}.", "",
+                  "| seconds | clients | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|",
+                  f"| {data['seconds']:.0f} | {data['clients']} | {data['utterances_per_request']} | {data['requests_per_s']:.1f} | "
+                  f"{data['utterances_per_s']:.0f} | {data['p50_ms']:.1f} | {data['p99_ms']:.1f} | "
+                  f"{', '.join(f'{k}: {v}' for k, v in data['status_codes'].items())} | {data['server_errors']} | "
+                  f"{', '.join(f'{w:.0f}' for w in data['requests_per_s_by_10s'])} | {'yes' if data['throughput_held'] else '**no**'} |", "",
+                  f"Target: zero 5xx over the bounded load test and throughput held -- "
+                  f"{'met' if data['server_errors'] == 0 and data['throughput_held'] else '**missed**'}.", ""]
     else:
         env = data["env"]
         lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}:", ""]
