@@ -16,7 +16,6 @@ folder, so it runs from a clean clone.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
