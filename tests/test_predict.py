@@ -99,12 +99,26 @@ def test_raw_text_through_the_runs_frozen_encoder(tmp_path, tiny_bert):
         np.testing.assert_allclose(list(a["probs"].values()), list(b["probs"].values()), atol=1e-5)
 
 
-def test_a_fine_tuned_text_run_says_why_raw_text_cannot_be_used(tmp_path, tiny_bert):
+def test_a_fine_tuned_text_run_embeds_raw_text_with_its_kept_encoder(tmp_path, tiny_bert):
+    import shutil
+
     rows = write_corpus(tmp_path)
     run = quick_run(tmp_path, f"data.text_encoder.encoder={tiny_bert}", "data.text_encoder.finetune.enabled=true",
-                    "data.text_encoder.finetune.epochs=1", f"data.text_encoder.cache_dir={tmp_path / 'cache'}",
-                    text_feature=None)
-    with pytest.raises(Exception, match="fine-tuned during its training"):
+                    "data.text_encoder.finetune.epochs=1", "data.text_encoder.pooling=mean",
+                    f"data.text_encoder.cache_dir={tmp_path / 'cache'}", text_feature=None)
+    kept = json.loads((run / "metrics.json").read_text())["text_encoder_dir"]
+    assert kept.startswith(str(tmp_path / "cache"))  # in the feature cache, once, not copied into every run
+    dialogue = [r for r in rows if r["dialog_id"] == "d14"]
+    from lpgnet.features.text import TextEncoderConfig, encode, load_encoder
+
+    vecs = encode(*load_encoder(kept), [r["text"] for r in dialogue], TextEncoderConfig(pooling="mean"))
+    predictor = Predictor.from_run(run)
+    raw = predictor.predict([{"text": r["text"], "af": r["af"]} for r in dialogue])
+    pre = predictor.predict([{"text_emb": v.tolist(), "af": r["af"]} for v, r in zip(vecs, dialogue)])
+    for a, b in zip(raw, pre):
+        np.testing.assert_allclose(list(a["probs"].values()), list(b["probs"].values()), atol=1e-5)
+    shutil.rmtree(kept)
+    with pytest.raises(Exception, match="fine-tuned during its training, which is no longer at"):
         Predictor.from_run(run).predict([{"text": rows[0]["text"], "af": rows[0]["af"]}])
 
 

@@ -65,13 +65,19 @@ class _Encoders:
         return self._loaded["audio"].encode([load_audio(p) for p in paths])
 
 
-def _run_encoders(cfg: RunConfig) -> _Encoders:
+def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
     enc = _Encoders()
     d = cfg.data
     if d.text_encoder is not None:
         if d.text_encoder.finetune.enabled:
-            enc.why["text"] = ("the run's text features come from an encoder fine-tuned during its training, which is "
-                               "not kept with the run: give precomputed text vectors (field 'text_emb') instead")
+            kept = metrics.get("text_encoder_dir")
+            if kept and Path(kept, "config.json").exists():  # the fine-tuned encoder, kept in the feature cache
+                enc.text = TextEncoderConfig(encoder=kept, pooling=d.text_encoder.pooling,
+                                             max_length=d.text_encoder.max_length, batch_size=d.text_encoder.batch_size)
+            else:
+                enc.why["text"] = ("the run's text features come from an encoder fine-tuned during its training, which is "
+                                   + (f"no longer at {kept}" if kept else "not recorded with the run")
+                                   + ": give precomputed text vectors (field 'text_emb') instead")
         else:
             enc.text = d.text_encoder
     report = Path(d.path).with_name(Path(d.path).stem + ".extract-report.json") if d.path else None
@@ -93,7 +99,7 @@ def _run_encoders(cfg: RunConfig) -> _Encoders:
 class Predictor:
     """A trained run, ready for new conversations (see the module doc)."""
 
-    def __init__(self, model: torch.nn.Module, cfg: RunConfig, labels: list[str]) -> None:
+    def __init__(self, model: torch.nn.Module, cfg: RunConfig, labels: list[str], metrics: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.cfg = cfg
         self.labels = labels
@@ -102,7 +108,7 @@ class Predictor:
         # names lpgnet extract writes) when the run has none (built-in data, a text encoder)
         self.fields = {"text": cfg.data.text_feature or "text_emb", "audio": cfg.data.audio_feature or "audio_emb"}
         self.dims = {"text": model.config.d_text, "audio": model.config.d_audio}
-        self.encoders = _run_encoders(cfg)
+        self.encoders = _run_encoders(cfg, metrics or {})
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "Predictor":
@@ -111,8 +117,8 @@ class Predictor:
             if not (run / name).exists():
                 raise RunDirError(f"{run}: {name} missing (not a finished lpgnet run?)")
         cfg = load_config(run / "config.yaml")
-        labels = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["test"]["labels"]
-        return cls(load_pretrained(run), cfg, labels)
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        return cls(load_pretrained(run), cfg, metrics["test"]["labels"], metrics)
 
     # ------------------------------------------------------------------ inputs
 

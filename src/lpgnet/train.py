@@ -316,6 +316,7 @@ def train(
         "train_seconds": time.perf_counter() - start,
         "data": bundle.source,
         "data_sha256": bundle.fingerprint,
+        **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
     }
     say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
     say(f"test  {format_metrics(metrics['test'])}")

@@ -44,6 +44,8 @@ class DataBundle:
     # SHA-256 of the files the dialogues came from (empty for generated data, whose
     # config says everything): lets a resumed experiment notice changed data.
     fingerprint: str = ""
+    # The fine-tuned text encoder that embedded validation and test, when one was kept.
+    text_encoder_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.dims:

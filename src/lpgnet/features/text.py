@@ -252,13 +252,16 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
         })
     root = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache.default_cache_dir()
     entry = root / "text-features" / f"{cache.cache_key(spec)}.safetensors"
+    # A fine-tuned encoder is kept (the one that saw all training dialogues, which also
+    # embedded validation and test), so a trained model can embed new raw text the same way.
+    keep = root / "text-encoders" / cache.cache_key(spec) if cfg.finetune.enabled else None
     features = cache.load_entry(entry, ids)
     if features is None:
         log(f"text features: computing ({cfg.encoder}, {cfg.pooling} pooling"
             + (f", fine-tuned{f', {cfg.finetune.crossfit_folds}-fold cross-fit' if cfg.finetune.crossfit_folds else ''}" if cfg.finetune.enabled else "")
             + f") -> {entry}")
         start = time.perf_counter()
-        features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts)
+        features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep)
         seconds = time.perf_counter() - start
         cache.save_entry(entry, ids, features, {**spec, "seconds": round(seconds, 1), "threads": torch.get_num_threads()})
         log(f"text features: {len(ids)} utterances in {seconds:.0f} s ({torch.get_num_threads()} threads)")
@@ -269,10 +272,28 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
         d.text = features[row : row + len(d)]
         row += len(d)
     bundle.dims["text"] = features.shape[1]
+    bundle.text_encoder_dir = str(keep) if keep is not None and (keep / "config.json").exists() else None
     return entry
 
 
-def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts) -> np.ndarray:
+def _save_encoder(model: torch.nn.Module, tokenizer, folder: Path) -> None:
+    """Write a fine-tuned encoder folder atomically (a temporary folder, then a rename)."""
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: Path | None = None) -> np.ndarray:
     num_classes = len(bundle.label_names)
     if not cfg.finetune.enabled:
         model, tokenizer = load_encoder(encoder_path)
@@ -281,6 +302,8 @@ def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts) -> np.
     features = np.zeros((len(ids), 0), np.float32)
     # The encoder that saw every training dialogue embeds validation and test ...
     model, tokenizer = finetune(encoder_path, *_labelled(train), num_classes, cfg, desc="fine-tune (all train)")
+    if keep is not None:
+        _save_encoder(model, tokenizer, keep)
     in_train = {id(d) for d in train}
     held_ids, held_texts = _flat([d for d in all_dialogues if id(d) not in in_train] if cfg.finetune.crossfit_folds else all_dialogues)
     parts = [(held_ids, encode(model, tokenizer, held_texts, cfg))]
