@@ -57,6 +57,9 @@ class DataConfig:
     # ... or embed the ``text`` field with a Hugging Face encoder (cached on disk).
     text_encoder: TextEncoderConfig | None = None
     audio_feature: str | None = None  # field with a precomputed audio vector (e.g. audio_logits4)
+    # LPGNet (Frame): each utterance's text also as its token sequence (the frozen text
+    # encoder's last hidden states, cached per text)
+    text_frames: bool = False
     # Validation dialogues are held out of the *training* dialogues only (never test).
     valid_fraction: float = 0.1
     # Seed of the train/valid carve; null = the run's train.seed (so seeds vary both).
@@ -76,6 +79,8 @@ class DataConfig:
                 raise ConfigError(f"{where}: source jsonl needs text_feature, text_encoder or audio_feature")
             if self.text_feature and self.text_encoder:
                 raise ConfigError(f"{where}: give text_feature (precomputed vectors) or text_encoder, not both")
+        if self.text_frames and (self.text_encoder is None or self.text_encoder.finetune.enabled):
+            raise ConfigError(f"{where}.text_frames: needs a frozen data.text_encoder (finetune.enabled: false)")
         if self.text_encoder is not None:
             if self.source != "jsonl":
                 raise ConfigError(f"{where}.text_encoder: needs source jsonl (a 'text' field to embed)")

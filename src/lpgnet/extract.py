@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from .data.jsonl import read_jsonl
 from .errors import ConfigError, DataError
 from .features import cache
-from .features.text import TextEncoderConfig, encode, encode_tokens, encoder_spec, load_encoder, resolve_encoder
+from .features.text import TextEncoderConfig, encode, encoder_spec, load_encoder, resolve_encoder, token_states
 from .files import atomic_path, write_json, write_text
 
 
@@ -179,7 +179,6 @@ def _text(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: P
     texts = {keys[i]: rows[i][1]["text"] for i in keys}
     spec = encoder_spec(cfg.text)
     pooled = cache.ItemStore(root, {"kind": "text", **spec})
-    seqs = cache.ItemStore(root, {"kind": "text-frames", "max_frames": cfg.max_frames, **spec}) if cfg.frames else None
     loaded: list[Any] = []
 
     def model() -> tuple[Any, Any]:
@@ -191,15 +190,14 @@ def _text(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: P
         vecs = encode(*model(), [texts[k] for k in part], cfg.text, desc="text batch")  # type: ignore[arg-type]
         return dict(zip(part, vecs))
 
-    def frames_part(part: list[str]) -> dict[str, np.ndarray]:
-        seq = encode_tokens(*model(), [texts[k] for k in part], cfg.max_frames, cfg.text.batch_size)  # type: ignore[union-attr]
-        return {k: s.astype(np.float16) for k, s in zip(part, seq)}
-
     _fill(pooled, texts, pooled_part, cfg.chunk, "text")
-    if seqs is not None:
-        _fill(seqs, texts, frames_part, cfg.chunk, "text frames")
+    frames = {}
+    if cfg.frames:
+        order = list(keys)
+        seqs = token_states([rows[i][1]["text"] for i in order], cfg.text, cfg.max_frames, root, cfg.chunk)
+        frames = dict(zip(order, seqs))
     log(f"text: {len(texts)} distinct texts, encoder {cfg.text.encoder} ({cfg.text.pooling} pooling)")
-    return ({i: pooled[k] for i, k in keys.items()}, {i: seqs[k] for i, k in keys.items()} if seqs else {})
+    return {i: pooled[k] for i, k in keys.items()}, frames
 
 
 def _audio(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: Problems, root: Path,

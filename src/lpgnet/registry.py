@@ -29,7 +29,7 @@ def register_model(name: str, config_cls: type) -> Callable[[type], type]:
 
 def _ensure_loaded() -> None:
     # Importing the model modules runs their @register_model decorators.
-    from . import baselines, model, sdt  # noqa: F401
+    from . import baselines, frame, model, sdt  # noqa: F401
 
 
 def _entry(name: str) -> tuple[type, type]:

@@ -31,13 +31,13 @@ from tqdm.auto import tqdm
 
 from .checkpoint import save_pretrained
 from .config import DEFAULT_PRESET, RunConfig, dump_config, load_config
-from .data.batching import TensorDialogue, batch_indices, collate, tensorize
+from .data.batching import TensorDialogue, batch_indices, collate, frame_items, item_lengths, tensorize
 from .data.conversation import DataBundle, carve_validation
 from .data.jsonl import load_jsonl_bundle
 from .data.synthetic import make_synthetic
 from .distillation import IGNORE, balanced_class_weights, self_distillation_loss
 from .errors import DataError, RunDirError
-from .features.text import text_features
+from .features.text import text_features, token_states
 from .files import write_json, write_text
 from .metrics import compute_metrics, format_metrics
 from .registry import build_model
@@ -78,8 +78,14 @@ def load_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> DataB
         bundle = make_synthetic(d.synthetic)
     ensure_splits(bundle, cfg)
     if d.text_encoder is not None:  # after the carve: fine-tuning may use the training dialogues only
-        text_features(bundle, d.text_encoder, d.path, log=log or (lambda m: print(m, file=sys.stderr)))  # type: ignore[arg-type]
+        say = log or (lambda m: print(m, file=sys.stderr))
+        entry = text_features(bundle, d.text_encoder, d.path, log=say)  # type: ignore[arg-type]
         bundle.validate()
+        if d.text_frames:
+            dialogues = [x for s in bundle.splits.values() for x in s]
+            seqs = token_states([t for x in dialogues for t in x.texts], d.text_encoder, 512, entry.parent.parent, log=say)
+            for x in dialogues:
+                x.text_frames, seqs = seqs[: len(x)], seqs[len(x) :]
     return bundle
 
 
@@ -131,11 +137,11 @@ def predict_logits(
     names a modality to withhold (a missing-modality test)."""
     model.eval()
     out: list[torch.Tensor | None] = [None] * len(items)
-    for idx in batch_indices([len(it.labels) for it in items], batch_size, rng=None):
+    for idx in batch_indices(item_lengths(items), batch_size, rng=None):
         batch = collate([items[i] for i in idx])
         text = None if without == "text" else batch.text
         audio = None if without == "audio" else batch.audio
-        logits = model(text, audio, batch.mask, speakers=batch.speakers).logits
+        logits = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras).logits
         for row, i in enumerate(idx):
             out[i] = logits[row, : len(items[i].labels)]
     return out  # type: ignore[return-value]
@@ -152,6 +158,15 @@ def score(
     metrics = compute_metrics(labels[keep].numpy(), logits[keep].argmax(-1).numpy(), label_names)
     metrics["loss"] = float(torch.nn.functional.cross_entropy(logits[keep], labels[keep]))
     return metrics
+
+
+def frame_stats(items: list) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-feature mean and std over every training frame (FeatureNorm for frame models)."""
+    out = {}
+    for m in ("text", "audio"):
+        x = torch.cat([getattr(it, m) for it in items]).double()
+        out[m] = (x.mean(0).float(), x.std(0, unbiased=False).float())
+    return out
 
 
 def drop_modalities(
@@ -183,11 +198,11 @@ def train_epoch(
     model.train()
     sums: dict[str, float] = {}
     count = 0
-    batches = batch_indices([len(it.labels) for it in items], cfg.train.batch_size, rng, cfg.train.bucket_by_length)
+    batches = batch_indices(item_lengths(items), cfg.train.batch_size, rng, cfg.train.bucket_by_length)
     for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
         batch = collate([items[i] for i in idx])
-        text, audio = drop_modalities(batch.text, batch.audio, cfg.train.modality_dropout, rng)
-        out = model(text, audio, batch.mask, speakers=batch.speakers)
+        text, audio = drop_modalities(batch.text, batch.audio, 0.0 if batch.extras else cfg.train.modality_dropout, rng)
+        out = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras)
         loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights,
                                              batch.mask, out.present)
         optimizer.zero_grad(set_to_none=True)
@@ -253,11 +268,14 @@ def train(
     cfg.validate()
     set_seed(cfg.train.seed)
     model = build_model(cfg.model)
+    frame = cfg.model.name == "lpgnet_frame"
+    if frame:  # LPGNet (Frame): one item per labelled utterance, its frame sequences
+        items = {split: frame_items(bundle.splits[split], cfg.model.max_frames) for split in ("train", "valid", "test")}
+    else:
+        vocab = speaker_vocab(cfg.model)
+        items = {split: tensorize(bundle.splits[split], vocab) for split in ("train", "valid", "test")}
     if cfg.data.standardize:
-        model.inputs.set_stats(bundle.input_stats("train"))
-
-    vocab = speaker_vocab(cfg.model)
-    items = {split: tensorize(bundle.splits[split], vocab) for split in ("train", "valid", "test")}
+        model.inputs.set_stats(frame_stats(items["train"]) if frame else bundle.input_stats("train"))
     names = bundle.label_names
     weights = None
     if cfg.train.class_weights == "balanced":
@@ -305,7 +323,7 @@ def train(
         "valid": score(model, items["valid"], names),
         "test": score(model, items["test"], names),  # the only time the test split is scored
         **({f"test_without_{m}": score(model, items["test"], names, without=m) for m in cfg.model.modalities}
-           if len(cfg.model.modalities) > 1 else {}),
+           if len(cfg.model.modalities) > 1 and not frame else {}),
         "best_epoch": best[1],
         "epochs_run": len(history),
         "select_metric": cfg.train.select_metric,

@@ -9,7 +9,7 @@ from epoch to epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ class Batch:
     mask: Tensor  # B×N bool, True = real utterance
     labels: Tensor  # B×N long, IGNORE at padding and unlabelled utterances
     speakers: Tensor  # B×N long speaker indices (see speaker_indices), 0 at padding
+    extras: dict[str, Tensor] = field(default_factory=dict)  # model inputs beyond these (frame masks)
 
 
 @dataclass
@@ -65,7 +66,57 @@ def tensorize(dialogues: list[Dialogue], speaker_vocab: list[str] | None = None)
     ]
 
 
-def collate(items: list[TensorDialogue]) -> Batch:
+@dataclass
+class FrameItem:
+    """One labelled utterance for LPGNet (Frame): its text and audio frame sequences
+    (an utterance-level vector is a sequence of one frame)."""
+
+    text: Tensor  # T×d_text
+    audio: Tensor  # S×d_audio
+    labels: Tensor  # [label]: one utterance, so "dialogue length" 1 for the trainer
+
+
+def frame_items(dialogues: list[Dialogue], max_frames: int) -> list[FrameItem]:
+    """Every labelled utterance as a FrameItem, sequences cut to ``max_frames``; a modality
+    without frames contributes its utterance vector as one frame."""
+    items = []
+    for d in dialogues:
+        for i, y in enumerate(d.labels):
+            if y == IGNORE:
+                continue
+            seqs = []
+            for m in ("text", "audio"):
+                frames = getattr(d, f"{m}_frames")
+                x = frames[i] if frames is not None else getattr(d, m)[i : i + 1]
+                seqs.append(torch.as_tensor(np.asarray(x[:max_frames], dtype=np.float32)))
+            items.append(FrameItem(seqs[0], seqs[1], torch.tensor([int(y)])))
+    return items
+
+
+def item_lengths(items: list) -> list[int]:
+    """What batches are grouped by: dialogue length, or an utterance's frame count."""
+    return [len(it.text) if isinstance(it, FrameItem) else len(it.labels) for it in items]
+
+
+def _pad(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
+    lengths = torch.tensor([len(x) for x in seqs])
+    out = seqs[0].new_zeros(len(seqs), int(lengths.max()), seqs[0].shape[1])
+    for i, x in enumerate(seqs):
+        out[i, : len(x)] = x
+    return out, torch.arange(out.shape[1])[None, :] < lengths[:, None]
+
+
+def collate(items: list) -> Batch:
+    if isinstance(items[0], FrameItem):  # a batch of utterances, each its own "dialogue" of one
+        text, text_mask = _pad([it.text for it in items])
+        audio, audio_mask = _pad([it.audio for it in items])
+        b = len(items)
+        return Batch(text, audio, torch.ones(b, 1, dtype=torch.bool), torch.stack([it.labels for it in items]),
+                     torch.zeros(b, 1, dtype=torch.long), {"text_mask": text_mask, "audio_mask": audio_mask})
+    return _collate_dialogues(items)
+
+
+def _collate_dialogues(items: list[TensorDialogue]) -> Batch:
     lengths = torch.tensor([len(it.labels) for it in items])
     n = int(lengths.max())
     b = len(items)

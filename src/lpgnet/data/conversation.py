@@ -28,6 +28,9 @@ class Dialogue:
     speakers: list[str] | None = None
     utt_ids: list[str] | None = None
     texts: list[str] | None = None  # raw transcripts, when a text encoder is to embed them
+    # Frame level (LPGNet (Frame)): per utterance a T×d token / frame sequence
+    text_frames: list[np.ndarray] | None = None
+    audio_frames: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -72,6 +72,10 @@ class SyntheticConfig:
     speaker_offset: float = 1.0
     speaker_bias: float = 1.0  # how much more often a speaker shows their favourite state
     unlabelled_fraction: float = 0.1
+    # Frame level: > 0 also gives every utterance a text and an audio sequence of
+    # 2..frames frames (its vector plus frame noise), for LPGNet (Frame).
+    frames: int = 0
+    frame_noise: float = 2.0
 
     def validate(self, where: str) -> None:
         from ..errors import ConfigError
@@ -81,6 +85,8 @@ class SyntheticConfig:
                 raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")
         if self.max_turns < self.min_turns:
             raise ConfigError(f"{where}.max_turns: expected >= min_turns ({self.min_turns}), got {self.max_turns}")
+        if self.frames < 0 or (0 < self.frames < 2):
+            raise ConfigError(f"{where}.frames: expected 0 (utterance level) or at least 2, got {self.frames}")
         if self.train_speakers < 2 or self.test_speakers < 2:
             raise ConfigError(f"{where}: need at least 2 train and 2 test speakers (a dialogue has two)")
         for name in ("weak_fraction", "inertia", "unlabelled_fraction"):
@@ -140,6 +146,10 @@ def make_synthetic(cfg: SyntheticConfig | None = None):  # -> DataBundle
             who.append(speaker)
             if rng.random() < 0.8:  # mostly alternating turns, sometimes a speaker goes on
                 speaker = pair[1 - pair.index(speaker)]
+        frames = None
+        if cfg.frames:  # each utterance's vector spread over a noisy sequence of frames
+            frames = {m: [(v + cfg.frame_noise * rng.standard_normal((int(rng.integers(2, cfg.frames + 1)), len(v))))
+                          .astype(np.float32) for v in vecs] for m, vecs in (("text", text), ("audio", audio))}
         return Dialogue(
             dialog_id=dialog_id,
             text=np.asarray(text, dtype=np.float32),
@@ -147,6 +157,8 @@ def make_synthetic(cfg: SyntheticConfig | None = None):  # -> DataBundle
             labels=np.asarray(labels, dtype=np.int64),
             speakers=who,
             utt_ids=[f"{dialog_id}_u{i:03d}" for i in range(n)],
+            text_frames=frames["text"] if frames else None,
+            audio_frames=frames["audio"] if frames else None,
         )
 
     train_pool = speakers("trainspk", cfg.train_speakers)

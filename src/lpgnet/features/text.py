@@ -155,6 +155,28 @@ def encode_tokens(model: torch.nn.Module, tokenizer, texts: list[str], max_token
     return out  # type: ignore[return-value]
 
 
+def token_states(texts: list[str], cfg: TextEncoderConfig, max_tokens: int, root: Path, chunk: int = 256,
+                 log: Callable[[str], None] | None = None) -> list[np.ndarray]:
+    """Frame-level text for ``texts`` (T×H float16 each, at most ``max_tokens``) from the
+    frozen encoder, cached per text (:class:`cache.ItemStore`) and stored ``chunk`` at a
+    time, so an interruption loses little and a second call reads the cache."""
+    import hashlib
+
+    keys = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:40] for t in texts]
+    store = cache.ItemStore(root, {"kind": "text-frames", "max_frames": max_tokens, **encoder_spec(cfg)})
+    todo = list(dict.fromkeys(k for k in keys if k not in store))
+    if todo:
+        text_of = dict(zip(keys, texts))
+        if log:
+            log(f"text frames: {len(todo)} texts through {cfg.encoder} -> {store.dir}")
+        model, tokenizer = load_encoder(resolve_encoder(cfg.encoder))
+        for i in tqdm(range(0, len(todo), chunk), desc="text frames", file=sys.stderr, disable=None):
+            part = todo[i : i + chunk]
+            seqs = encode_tokens(model, tokenizer, [text_of[k] for k in part], max_tokens, cfg.batch_size)
+            store.add({k: s.astype(np.float16) for k, s in zip(part, seqs)})
+    return [store[k] for k in keys]
+
+
 def encoder_spec(cfg: TextEncoderConfig) -> dict:
     """What identifies a frozen encoder's output: its weights (hashed) and settings."""
     path = resolve_encoder(cfg.encoder)
