@@ -61,7 +61,7 @@ class Benchmark:
     """A benchmark script's JSON output, shown as a table with the command that wrote it."""
 
     title: str
-    kind: Literal["train_speed", "text_features", "bench", "serve_load"]
+    kind: Literal["train_speed", "text_features", "bench", "serve_load", "frame_cost"]
     file: str
     command: str
     note: str = ""
@@ -270,6 +270,14 @@ def render_benchmark(b: Benchmark) -> str:
         lines.append("")
     elif b.kind == "bench":
         lines += _bench_lines(data, Path(b.file))
+    elif b.kind == "frame_cost":
+        env = data["env"]
+        lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}.", "",
+                  "| d_model | parameters | batch x frames | train step, s | train peak MB | inference, s | inference peak MB |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['d_model']} | {r['params']:,} | {r['batch']} x {r['frames']} | {r['train_step_s']:.2f} | "
+                  f"{r['train_peak_mb']:.0f} | {r['inference_s']:.2f} | {r['inference_peak_mb']:.0f} |" for r in data["rows"]]
+        lines.append("")
     elif b.kind == "serve_load":
         env = data["env"]
         lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; run: {data['run']}.", "",

@@ -1,0 +1,86 @@
+"""LPGNet (Frame) at the paper's 512 frames: time per batch and peak memory on CPU.
+
+For each width: a batch of utterances, each with 512 text tokens and 512 audio frames
+(768-d inputs, as BERT / emotion2vec give), timed for one training step (forward,
+self-distillation loss, backward, Adam step) and one inference forward (median of
+repeats after warm-up), with the peak resident-memory growth of each (Linux VmHWM,
+reset before measuring).
+
+    python benchmarks/frame_cost.py --out benchmarks/results/frame_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from lpgnet.bench import _peak_kib, _reset_peak_kib
+from lpgnet.distillation import LossConfig, self_distillation_loss
+from lpgnet.envinfo import environment
+from lpgnet.files import write_json
+from lpgnet.frame import FrameLPGNet, FrameLPGNetConfig
+
+
+def timed(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(d_model: int, batch: int, frames: int, repeats: int) -> dict:
+    torch.manual_seed(0)
+    model = FrameLPGNet(FrameLPGNetConfig(d_text=768, d_audio=768, num_classes=4, d_model=d_model, max_frames=frames))
+    text, audio = torch.randn(batch, frames, 768), torch.randn(batch, frames, 768)
+    mask = torch.ones(batch, 1, dtype=torch.bool)
+    labels = torch.randint(0, 4, (batch, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        model.train()
+        out = model(text, audio, mask)
+        loss, _ = self_distillation_loss(out.logits, out.student_logits, labels, LossConfig())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def infer() -> None:
+        model.eval()
+        with torch.inference_mode():
+            model(text, audio, mask)
+
+    # inference first: memory freed by a training step stays with the allocator and would hide its peak
+    base = _reset_peak_kib()
+    infer_s = timed(infer, repeats)
+    infer_mb = (_peak_kib() - base) / 1024
+    base = _reset_peak_kib()
+    train_s = timed(step, repeats)
+    train_mb = (_peak_kib() - base) / 1024
+    return {"d_model": d_model, "batch": batch, "frames": frames, "params": model.num_parameters(),
+            "train_step_s": train_s, "train_peak_mb": train_mb, "inference_s": infer_s, "inference_peak_mb": infer_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=8, help="utterances per batch")
+    parser.add_argument("--frames", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results/frame_cost.json")
+    args = parser.parse_args()
+    report = {"env": environment(), "rows": [measure(d, args.batch, args.frames, args.repeats) for d in (256, 768)]}
+    for r in report["rows"]:
+        print(f"d {r['d_model']}: {r['params']:,} params; batch of {r['batch']} x {r['frames']} frames: train step "
+              f"{r['train_step_s']:.2f} s (+{r['train_peak_mb']:.0f} MB), inference {r['inference_s']:.2f} s "
+              f"(+{r['inference_peak_mb']:.0f} MB)")
+    write_json(args.out, report)
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
