@@ -25,15 +25,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .checkpoint import PretrainedMixin
-from .classifier import EmotionClassifier, StudentHeads
 from .errors import ConfigError, DataError
-from .fusion import DualGatedFusion
 from .layers import ModelOutput, masked_mean, sinusoidal_positions
-from .lpia import LPIA, active_paths
-from .model import LPGNetConfig
+from .model import LPGNet, LPGNetConfig
 from .registry import register_model
 
 
@@ -51,26 +47,10 @@ class FrameLPGNetConfig(LPGNetConfig):
 
 
 @register_model("lpgnet_frame", FrameLPGNetConfig)
-class FrameLPGNet(PretrainedMixin, nn.Module):
-    """``forward(text, audio, mask, text_mask=, audio_mask=)``: text B×T×d_text and audio
-    B×S×d_audio with their frame masks; ``mask`` is B×1 (one utterance per row)."""
-
-    def __init__(self, config: FrameLPGNetConfig) -> None:
-        super().__init__()
-        config.validate()
-        dims = config.input_dims()
-        self.config = config
-        self.modalities: tuple[str, ...] = tuple(config.modalities)
-        self.paths = active_paths(self.modalities, config.intra_attention, config.inter_attention)
-        from .layers import ModalityInputs
-
-        self.inputs = ModalityInputs(dims)  # its FeatureNorm per modality standardises frames
-        self.lpia = LPIA(dims, config.d_model, config.heads, config.kernel_size, config.d_ff_mult * config.d_model,
-                         config.dropout, self.paths, use_ffn=config.ffn, layer_norm=config.ffn_layer_norm,
-                         out_proj=config.attn_out_proj)
-        self.fusion = DualGatedFusion(config.d_model, self.paths, self.modalities, config.multimodal_gate)
-        self.classifier = EmotionClassifier(config.d_model, config.num_classes)  # type: ignore[arg-type]
-        self.students = StudentHeads(config.d_model, config.num_classes, self.modalities)  # type: ignore[arg-type]
+class FrameLPGNet(LPGNet):
+    """LPGNet's modules (built by LPGNet), run along frames. ``forward(text, audio, mask,
+    text_mask=, audio_mask=)``: text B×T×d_text and audio B×S×d_audio with their frame
+    masks; ``mask`` is B×1 (one utterance per row)."""
 
     def forward(
         self,
