@@ -56,3 +56,10 @@ def test_export_refuses_to_overwrite_and_names_a_bad_run(tmp_path, capsys):
     assert "pass --overwrite" in capsys.readouterr().err and (tmp_path / "m.onnx").read_bytes() == b"mine"
     assert main(["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "not found" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
+
+
+def test_a_model_that_does_not_trace_is_refused_with_a_reason(tmp_path, capsys):
+    run = quick_run(tmp_path, "model.name=transformer")  # nn.TransformerEncoderLayer traces with a fixed length
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "t.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "does not export to ONNX correctly" in err and "Traceback" not in err and not (tmp_path / "t.onnx").exists()
