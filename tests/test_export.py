@@ -16,7 +16,8 @@ ort = pytest.importorskip("onnxruntime")
 
 
 def quick_run(tmp_path, *overrides):
-    size = [] if "model.name=linear" in overrides else ["model.d_model=16", "model.heads=2"]
+    size = ([] if "model.name=linear" in overrides else ["model.d_model=16"] if "model.name=gru" in overrides
+            else ["model.d_model=16", "model.heads=2"])
     cfg = load_config(None, [*size, "train.epochs=1", "train.progress=false", "data.synthetic.train_dialogues=12",
                              "data.synthetic.test_dialogues=4", "data.synthetic.d_text=12", "data.synthetic.d_audio=5",
                              *overrides])
@@ -26,8 +27,8 @@ def quick_run(tmp_path, *overrides):
 
 
 @pytest.mark.parametrize("overrides", [[], ["model.modalities=[text]"], ["model.speakers.embedding=party"], ["model.causal=true"],
-                                       ["model.name=sdt", "model.layers=2"], ["model.name=linear"]],
-                         ids=["lpgnet", "text-only", "speakers", "causal", "sdt", "linear"])
+                                       ["model.name=sdt", "model.layers=2"], ["model.name=gru"], ["model.name=linear"]],
+                         ids=["lpgnet", "text-only", "speakers", "causal", "sdt", "gru", "linear"])
 def test_export_matches_pytorch_on_several_lengths_with_padding(tmp_path, overrides, capsys):
     run = quick_run(tmp_path, *overrides)
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
