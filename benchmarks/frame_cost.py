@@ -12,6 +12,7 @@ reset before measuring).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
 
@@ -73,7 +74,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/frame_cost.json")
     args = parser.parse_args()
-    report = {"env": environment(), "rows": [measure(d, args.batch, args.frames, args.repeats) for d in (256, 768)]}
+    # each width in a fresh process: memory freed by one stays with the allocator and would hide the next one's peak
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1, maxtasksperchild=1) as pool:
+        rows = [pool.apply(measure, (d, args.batch, args.frames, args.repeats)) for d in (256, 768)]
+    report = {"env": environment(), "rows": rows}
     for r in report["rows"]:
         print(f"d {r['d_model']}: {r['params']:,} params; batch of {r['batch']} x {r['frames']} frames: train step "
               f"{r['train_step_s']:.2f} s (+{r['train_peak_mb']:.0f} MB), inference {r['inference_s']:.2f} s "
