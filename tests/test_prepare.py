@@ -46,7 +46,7 @@ IEMOCAP = {
     1: {
         "Ses01F_impro01": [
             ("Ses01F_impro01_M000", 8.9, 10.1, "exc", "Yes?"),
-            ("Ses01F_impro01_F000", 6.2901, 8.2357, "neu", "Excuse me."),
+            ("Ses01F_impro01_F000", 6.25, 8.5, "neu", "Pardon, one moment."),
             ("Ses01F_impro01_F001", 10.5, 11.4, "fru", "I've been waiting, [LAUGHTER] for ages."),
             ("Ses01F_impro01_M001", 12.0, 13.0, "xxx", "Sorry."),
         ],
@@ -105,7 +105,7 @@ def test_iemocap_fields_order_labels_speakers_and_splits(tmp_path):
     assert [r["turn"] for r in rows] == [0, 1, 2, 3, 0, 1, 2, 0, 1]
     assert by_id["Ses01F_impro01_F000"] == {
         "utt_id": "Ses01F_impro01_F000", "dialog_id": "Ses01F_impro01", "turn": 0, "session": 1, "speaker": "Ses01_F",
-        "text": "Excuse me.", "label": "neu", "label4": "neu", "label6": "neu", "start": 6.2901, "end": 8.2357,
+        "text": "Pardon, one moment.", "label": "neu", "label4": "neu", "label6": "neu", "start": 6.25, "end": 8.5,
         "audio_path": str(root / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"),
     }
     # the speaker is the letter of the utterance, not of the dialogue name
@@ -132,7 +132,7 @@ def test_iemocap_output_loads_with_the_jsonl_reader(tmp_path):
     assert [d.dialog_id for d in bundle.splits["test"]] == ["Ses05F_impro01"]
     d = next(d for d in bundle.splits["train"] if d.dialog_id == "Ses01F_impro01")
     assert d.labels.tolist() == [2, 1, IGNORE, IGNORE]  # neu, exc->hap, fru, xxx
-    assert d.texts[0] == "Excuse me." and d.speakers[:2] == ["Ses01_F", "Ses01_M"]
+    assert d.texts[0] == "Pardon, one moment." and d.speakers[:2] == ["Ses01_F", "Ses01_M"]
     loso = load_jsonl_bundle(data, None, "loso-1", "label6", None, NO_FEATURES)
     assert {x.dialog_id for x in loso.splits["test"]} == {"Ses01F_impro01", "Ses01M_script01_1"}
 

@@ -329,7 +329,7 @@ def _iemocap_labels(session_dir: Path, problems: Problems, notes: Counter[str], 
 
 
 def _iemocap_transcripts(path: Path, problems: Problems, notes: Counter[str]) -> dict[str, tuple[str, int]] | None:
-    """utterance id -> (text, line number) from one transcription file (``Ses01F_impro01_F000 [006.29-008.23]: Excuse me.``).
+    """utterance id -> (text, line number) from one transcription file (``Ses01F_impro01_F000 [006.2500-008.5000]: Pardon, one moment.``).
 
     Lines whose first word is not an ordinary utterance id (overlaps such as
     ``Ses01F_impro01_MX..`` or ``M: ...``) are ignored and counted in the notes.
