@@ -247,7 +247,7 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
                  "  - {text: 'later', row: t/c, at_least: 0.5}\n")
     text = build_report(m)
     assert "| acc | accuracy 0.8100 (N = 2) | yes |" in text
-    assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2) | **no** |" in text
+    assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2 / 2) | **no** |" in text
     assert "| later | not run yet | |" in text
 
 
@@ -266,3 +266,49 @@ def test_finished_runs_from_before_get_missing_modality_scores_without_retrainin
     again = json.loads(marker.read_text())
     assert again == full and (out / "seed-0" / "model.safetensors").stat().st_mtime_ns == weights  # re-scored, not retrained
     assert summary["test_without_audio"]["accuracy"]["mean"] == full["test_without_audio"]["accuracy"]
+
+
+def _quick_manifest(tmp_path, record=True):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text("model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
+                   "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n")
+    m = tmp_path / "m.yaml"
+    m.write_text(f"runs_dir: {tmp_path / 'runs'}\n" + (f"record_dir: {tmp_path / 'record'}\n" if record else "")
+                 + f"preamble: '# Page'\ntables:\n"
+                 f"  - {{id: a, title: A, rows: [{{name: X, config: {cfg}, seeds: 1}}]}}\n"
+                 f"  - {{id: b, title: B, rows: [{{name: Y, config: {cfg}, seeds: 1, set: [train.lr=0.01]}}]}}\n"
+                 "targets:\n  - {text: 'x', row: a/x, at_least: 0.0}\n")
+    return m
+
+
+def test_the_record_regenerates_the_page_without_the_run_directories(tmp_path):
+    import shutil
+
+    m = _quick_manifest(tmp_path)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run"]) == 0
+    first = page.read_text()
+    assert "not run yet" not in first
+    kept = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
+    assert kept == json.loads((tmp_path / "runs" / "a" / "x" / "summary.json").read_text())
+    shutil.rmtree(tmp_path / "runs")  # a clean clone: no run directories, only the record
+    assert build_report(m) == first
+    assert "not run yet" in build_report(m, use_record=False)
+    # a record that no longer answers its row (the config changed) is flagged, not shown
+    (tmp_path / "quick.yaml").write_text((tmp_path / "quick.yaml").read_text().replace("epochs: 1", "epochs: 2"))
+    assert "| X | out of date: its config changed" in build_report(m)
+
+
+def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
+    m = _quick_manifest(tmp_path, record=False)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("not run yet") == 3  # target, A, B
+    page.write_text(text.replace("| Y | not run yet", "| Y | kept as it was"))
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run", "--only", "a", "--only", "targets"]) == 0
+    text = page.read_text()
+    assert "| Y | kept as it was" in text and not (tmp_path / "runs" / "b").exists()  # B neither run nor re-rendered
+    assert "| X | not run yet" not in text and "| x | accuracy" in text
+    assert text.startswith("# Page\n\n### Targets\n") and text.endswith("```\n")
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "nope"]) == 2

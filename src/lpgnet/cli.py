@@ -68,7 +68,8 @@ def _report(args: argparse.Namespace) -> int:
         assert 0 <= k < n
     except (ValueError, AssertionError):
         raise ConfigError(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/2") from None
-    out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only, shard=(k, n))
+    out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only, shard=(k, n),
+                       use_record=not args.ignore_record)
     print(f"report written to {out}")
     return 0
 
@@ -188,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="Markdown file to write, e.g. docs/RESULTS.md")
     p.add_argument("--runs", help="experiments directory (default: the manifest's runs_dir)")
     p.add_argument("--run", action="store_true", help="run every row whose summary.json is missing (resumes finished seeds)")
-    p.add_argument("--only", action="append", metavar="TABLE", help="with --run: only these table ids")
+    p.add_argument("--only", action="append", metavar="SECTION",
+                   help="run and re-render only this table (id), 'targets' or benchmark (kind); the rest of an "
+                        "existing page is kept as it is (repeatable)")
+    p.add_argument("--ignore-record", action="store_true",
+                   help="read summaries from the run directories only, not the manifest's record_dir "
+                        "(with --run: retrain rows the record already holds)")
     p.add_argument("--shard", default="0/1", metavar="K/N",
                    help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)")
     p.set_defaults(func=_report)

@@ -6,6 +6,13 @@ plus the paper's own figure for that row where it has one. ``lpgnet report`` rea
 row's ``summary.json`` and writes the Markdown; with ``--run`` it first runs every row
 whose summary is missing (seeds already finished are reused, so it resumes).
 
+Run directories are large and stay out of git, so a page generated from them alone
+could not be regenerated on another machine. A manifest's ``record_dir`` keeps a copy of
+every summary the page shows (metrics only, no data) in the repository: ``lpgnet report``
+reads a row from its run directory when that is current, else from the record, and
+refreshes the record from current run directories after writing the page. ``--only``
+re-renders just the named sections of an existing page and keeps the rest as it was.
+
 Every table names the metric family of each number: the paper reports one-vs-all
 averaged binary accuracy/F1 (SPEC "Metrics"), which for 4 classes equals
 1 - (1 - multiclass accuracy) / 2; most peers and this project's headline report
@@ -27,7 +34,7 @@ import yaml
 from .config import from_dict, load_config, same_config
 from .errors import ConfigError
 from .experiment import run_experiment
-from .files import write_text
+from .files import write_json, write_text
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Manifest:
     benchmarks: list[Benchmark] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     postscript: str = ""
+    record_dir: str | None = None  # committed copies of the summaries the page shows
 
 
 def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
@@ -120,7 +128,7 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                 src = rows[r.same_as]
                 r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
     meta = {"runs_dir": manifest.runs_dir, "preamble": manifest.preamble, "postscript": manifest.postscript,
-            "benchmarks": manifest.benchmarks, "targets": manifest.targets}
+            "benchmarks": manifest.benchmarks, "targets": manifest.targets, "record_dir": manifest.record_dir}
     return meta, tables
 
 
@@ -147,14 +155,6 @@ def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> st
     return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
 
 
-def _load(out: Path) -> dict[str, Any] | None:
-    p = out / "summary.json"
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
     """Why a summary no longer answers its manifest row (config, seeds or folds changed)."""
     if not same_config(summary.get("config_yaml"), load_config(row.config, row.set)):
@@ -169,25 +169,59 @@ def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
     return None
 
 
-def current_summary(runs_dir: Path, table: Table, row: Row) -> tuple[dict[str, Any] | None, str | None]:
+@dataclass
+class Sources:
+    """Where a row's summary may be: its run directory, else the committed record."""
+
+    runs: Path
+    record: Path | None = None
+
+    def run_path(self, table: Table, row: Row) -> Path:
+        return _out(self.runs, table, row) / "summary.json"
+
+    def record_path(self, table: Table, row: Row) -> Path | None:
+        if self.record is None:
+            return None
+        ref = row.same_as or f"{table.id}/{row.key}"
+        return self.record / f"{ref}.json"
+
+
+def _read(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def current_summary(src: Sources, table: Table, row: Row) -> tuple[dict[str, Any] | None, str | None]:
     """A row's summary if it still answers the row, else (None, why not): a stale summary
-    is never shown as if it were the row's result."""
-    s = _load(_out(runs_dir, table, row))
-    why = stale_reason(row, s) if s is not None else None
-    if why is None:
-        return s, None
+    is never shown as if it were the row's result. The run directory wins over the record."""
+    whys = []
+    for path in (src.run_path(table, row), src.record_path(table, row)):
+        s = _read(path)
+        if s is None:
+            continue
+        why = stale_reason(row, s)
+        if why is None:
+            return s, None
+        whys.append(why)
+    if not whys:
+        return None, None
+    why = whys[0]
     hint = ("`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)" if "config" not in why
-            else "move the old directory away, then `lpgnet report --run`")
+            else "move the old directory (and its record) away, then `lpgnet report --run`")
     return None, f"{why}; {hint}"
 
 
-def render_table(table: Table, runs_dir: Path) -> str:
+def render_table(table: Table, src: Sources) -> str:
     lines = [f"### {table.title}", ""]
     if table.note:
         lines += [table.note.strip(), ""]
     summaries, stale = [], {}
     for r in table.rows:
-        s, why = current_summary(runs_dir, table, r)
+        s, why = current_summary(src, table, r)
         if why:
             stale[r.name] = why
         summaries.append((r, s))
@@ -219,20 +253,20 @@ def render_table(table: Table, runs_dir: Path) -> str:
                 cells = [str(n)] + [_ms(fs["test"], k, n=n) for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")]
                 lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join((["", ""] if study else []) + cells + ([""] if not study else [])) + " |")
     lines += ["", "Commands (from the repository root):", "", "```"]
-    lines += [command(r, _out(runs_dir, table, r)) for r in table.rows if not r.same_as]
+    lines += [command(r, _out(src.runs, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
     lines += ["```", ""]
     return "\n".join(lines)
 
 
-def render_targets(targets: list[Target], runs: Path, rows: dict[str, tuple[Table, Row]]) -> str:
+def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Table, Row]]) -> str:
     """Each target against the measured test means (test split, as the issue states them)."""
     lines = ["### Targets", "", "| target | measured (test, mean over seeds) | met |", "|---|---|---|"]
 
     def load(ref: str) -> dict[str, Any] | None:
         if ref not in rows:
             raise ConfigError(f"target {ref!r}: names no row of the manifest (table/row-key)")
-        return current_summary(runs, *rows[ref])[0]
+        return current_summary(src, *rows[ref])[0]
 
     for t in targets:
         a = load(t.row)
@@ -242,8 +276,8 @@ def render_targets(targets: list[Target], runs: Path, rows: dict[str, tuple[Tabl
             continue
         value = a["test"][t.metric]["mean"] - (b["test"][t.metric]["mean"] if b else 0.0)
         what = f"{t.metric} {a['test'][t.metric]['mean']:.4f}" + (f" - {b['test'][t.metric]['mean']:.4f} = {value:.4f}" if b else "")
-        n = len(a["runs"])
-        lines.append(f"| {t.text} | {what} (N = {n}) | {'yes' if value >= t.at_least else '**no**'} |")
+        n = f"N = {len(a['runs'])}" + (f" / {len(b['runs'])}" if b else "")
+        lines.append(f"| {t.text} | {what} ({n}) | {'yes' if value >= t.at_least else '**no**'} |")
     return "\n".join(lines + [""])
 
 
@@ -387,43 +421,127 @@ def _per_class(summaries, stale: dict[str, str]) -> list[str]:
     return lines
 
 
-def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
-                 only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
-                 log: Callable[[str], None] | None = None) -> str:
+def _sources(meta: dict[str, Any], runs_dir: str | Path | None, use_record: bool) -> Sources:
+    record = meta.get("record_dir")
+    return Sources(Path(runs_dir or meta.get("runs_dir", "runs")), Path(record) if record and use_record else None)
+
+
+def _run_missing(tables: list[Table], src: Sources, only: list[str] | None, shard: tuple[int, int],
+                 log: Callable[[str], None] | None, say: Callable[[str], None]) -> None:
+    """Train every row (of ``only``, of this shard) that no current summary answers."""
+    todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
+    # every split any row shows of an experiment (same_as rows may show other ones)
+    shown: dict[Path, set[str]] = {}
+    for t in tables:
+        for r in t.rows:
+            shown.setdefault(_out(src.runs, t, r), set()).add(r.split)
+    for t, r in todo[shard[0] :: shard[1]]:
+        out = _out(src.runs, t, r)
+        summary, _ = current_summary(src, t, r)
+        if summary is None or not shown[out] <= set(summary):
+            say(f"=== {t.id} / {r.name}: {command(r, out)}")
+            folds = [f"loso-{g}" for g in r.folds] if r.folds else None
+            run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
+
+
+def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
+                   only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
+                   log: Callable[[str], None] | None = None, use_record: bool = True) -> list[tuple[str | None, str]]:
+    """The page as (section id, Markdown) pairs, in order: the preamble and footer have
+    id None, the targets section ``targets``, each table its id, each benchmark its kind."""
     meta, tables = read_manifest(manifest)
-    runs = Path(runs_dir or meta.get("runs_dir", "runs"))
+    src = _sources(meta, runs_dir, use_record)
+    if only:
+        known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"targets"}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise ConfigError(f"{manifest}: --only {', '.join(unknown)}: no such table (known: {', '.join(sorted(known))})")
     say = log or (lambda m: print(m, file=sys.stderr))
-    if run:  # shard (k, n): this process takes every n-th row from the k-th
-        todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
-        # every split any row shows of an experiment (same_as rows may show other ones)
-        shown: dict[Path, set[str]] = {}
-        for t in tables:
-            for r in t.rows:
-                shown.setdefault(_out(runs, t, r), set()).add(r.split)
-        for t, r in todo[shard[0] :: shard[1]]:
-            out = _out(runs, t, r)
-            summary = _load(out)
-            if summary is None or stale_reason(r, summary) or not shown[out] <= set(summary):
-                say(f"=== {t.id} / {r.name}: {command(r, out)}")
-                folds = [f"loso-{g}" for g in r.folds] if r.folds else None
-                run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
-    parts = [meta.get("preamble", "").strip(), ""]
+    if run:
+        _run_missing(tables, src, only, shard, log, say)
+    parts: list[tuple[str | None, str]] = [(None, meta.get("preamble", "").strip() + "\n")]
     if meta["targets"]:
         rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}
-        parts.append(render_targets(meta["targets"], runs, rows))
-    parts += [render_table(t, runs) for t in tables]
-    parts += [render_benchmark(b) for b in meta["benchmarks"]]
-    done = [s for t in tables for r in t.rows if not r.same_as for s in [_load(_out(runs, t, r))] if s]
+        parts.append(("targets", render_targets(meta["targets"], src, rows)))
+    parts += [(t.id, render_table(t, src)) for t in tables]
+    parts += [(b.kind, render_benchmark(b)) for b in meta["benchmarks"]]
+    done = [s for t in tables for r in t.rows if not r.same_as for s in [current_summary(src, t, r)[0]] if s]
     if done:
         n = sum(len(s["runs"]) for s in done)
         hours = sum(r.get("train_seconds", 0.0) for s in done for r in s["runs"]) / 3600
-        parts.append(f"Behind this page: {n} training runs, {hours:.1f} hours of training in total as measured by the "
-                     "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n")
-    parts.append(meta.get("postscript", "").strip())
-    return "\n".join(parts).rstrip() + "\n"
+        parts.append((None, f"Behind this page: {n} training runs, {hours:.1f} hours of training in total as measured by the "
+                      "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n"))
+    if meta.get("postscript", "").strip():
+        parts.append((None, meta["postscript"].strip() + "\n"))
+    return parts
 
 
-def write_report(manifest: str | Path, out: str | Path, **kw: Any) -> Path:
-    text = build_report(manifest, **kw)
+def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
+                 only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
+                 log: Callable[[str], None] | None = None, use_record: bool = True) -> str:
+    parts = build_sections(manifest, runs_dir, run, only, shard, log, use_record)
+    return "\n".join(text for _, text in parts).rstrip() + "\n"
+
+
+def _section_span(text: str, title: str) -> tuple[int, int] | None:
+    """Where the section headed ``### title`` sits in a page: up to the next section or
+    the footer (the blank line before them included)."""
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == f"### {title}"]
+    if not starts:
+        return None
+    i = starts[0]
+    j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith(("### ", "Behind this page:"))), len(lines))
+    return offsets[i], offsets[j]
+
+
+def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[str]) -> str:
+    """``old`` with the sections of ``only`` replaced by their new text; the rest kept."""
+    text = old
+    for sid, new in parts:
+        if sid not in only:
+            continue
+        title = new.split("\n", 1)[0].removeprefix("### ")
+        span = _section_span(text, title)
+        if span is None:
+            raise ConfigError(f"section {title!r} ({sid}) is not in the existing page; regenerate it whole (without --only)")
+        text = text[: span[0]] + new + ("\n" if span[1] < len(text) else "") + text[span[1] :]
+    return text
+
+
+def sync_record(manifest: str | Path, runs_dir: str | Path | None = None) -> list[Path]:
+    """Copy every current run-directory summary into the manifest's record_dir (only those
+    that changed); returns the files written."""
+    meta, tables = read_manifest(manifest)
+    src = _sources(meta, runs_dir, True)
+    written = []
+    for t in tables:
+        for r in t.rows:
+            if r.same_as or src.record is None:
+                continue
+            s = _read(src.run_path(t, r))
+            if s is None or stale_reason(r, s) is not None:
+                continue
+            target = src.record_path(t, r)
+            assert target is not None
+            if _read(target) != s:
+                write_json(target, s)
+                written.append(target)
+    return written
+
+
+def write_report(manifest: str | Path, out: str | Path, only: list[str] | None = None, **kw: Any) -> Path:
+    """Write the page (atomically); with ``only`` and an existing page, only those sections
+    are replaced. Then refresh the record from the current run directories."""
+    out = Path(out)
+    parts = build_sections(manifest, only=only, **kw)
+    if only and out.exists():
+        text = replace_sections(out.read_text(encoding="utf-8"), parts, only)
+    else:
+        text = "\n".join(t for _, t in parts).rstrip() + "\n"
     write_text(out, text)
-    return Path(out)
+    sync_record(manifest, kw.get("runs_dir"))
+    return out
