@@ -172,3 +172,23 @@ def test_runs_score_the_test_split_without_each_modality(tmp_path):
     one = train(load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=1", "train.progress=false",
                                    "model.modalities=[text]", "data.synthetic.train_dialogues=12"]), log=lambda m: None)
     assert not any(k.startswith("test_without") for k in one.metrics)  # nothing to remove from a unimodal model
+
+
+def test_device_is_where_training_runs_not_part_of_the_result(tmp_path, capsys):
+    import torch
+
+    from lpgnet.errors import ConfigError
+    from lpgnet.train import resolve_device
+
+    a = train(small(), device="cpu")
+    assert a.metrics["device"] == "cpu" and a.metrics["test"] == train(small()).metrics["test"]
+    assert next(a.model.parameters()).device.type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="expected cpu, cuda, cuda:N or auto"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="sees no CUDA GPU"):
+            train(small(), device="cuda")
+        # refused before any data is built or anything is written
+        assert main(["train", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+        assert "sees no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "r").exists()

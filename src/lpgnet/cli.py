@@ -21,7 +21,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config or DEFAULT_PRESET, args.set)
     check_out_dir(args.out, args.overwrite)  # before any data is built
-    train(cfg, out_dir=args.out, overwrite=args.overwrite)
+    train(cfg, out_dir=args.out, overwrite=args.overwrite, device=args.device)
     return 0
 
 
@@ -49,7 +49,7 @@ def _experiment(args: argparse.Namespace) -> int:
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
     cfg = load_config(args.config, args.set)
     summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite,
-                             config_name=args.config)
+                             config_name=args.config, device=args.device)
     test = summary["test"]
     print(
         f"{summary['model']}: test over {len(summary['runs'])} runs: "
@@ -69,7 +69,7 @@ def _report(args: argparse.Namespace) -> int:
     except (ValueError, AssertionError):
         raise ConfigError(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/2") from None
     out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only, shard=(k, n),
-                       use_record=not args.ignore_record)
+                       use_record=not args.ignore_record, device=args.device)
     print(f"report written to {out}")
     return 0
 
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. model.d_model=256")
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="re-score a saved run (reproduces its metrics.json)")
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", help="leave-one-group-out folds, e.g. 1,2,3,4,5 (protocol loso-<g> on data.group_field)")
     p.add_argument("--out", required=True, help="experiment directory (one run directory per seed)")
     p.add_argument("--overwrite", action="store_true", help="retrain seeds whose finished run has a different config")
+    p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
     p.set_defaults(func=_experiment)
 
     p = sub.add_parser("report", help="write docs/RESULTS.md from a manifest of experiments (--run: run the missing ones first)")
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-record", action="store_true",
                    help="read summaries from the run directories only, not the manifest's record_dir "
                         "(with --run: retrain rows the record already holds)")
+    p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
     p.add_argument("--shard", default="0/1", metavar="K/N",
                    help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)")
     p.set_defaults(func=_report)

@@ -25,7 +25,8 @@ from .config import RunConfig, dump_config, load_config, same_config
 from .data.batching import tensorize
 from .errors import ConfigError, RunDirError
 from .files import write_json
-from .train import FINISHED_MARKER, load_data, resolve_model_config, resolve_speakers, score, speaker_vocab, train
+from .train import (FINISHED_MARKER, load_data, resolve_device, resolve_model_config, resolve_speakers, score,
+                    speaker_vocab, train)
 
 SCALARS = ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1", "loss")
 
@@ -126,9 +127,11 @@ def run_experiment(
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
     config_name: str | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """Train every (fold, seed); write and return the summary (see module doc)."""
+    """Train every (fold, seed) on ``device`` (see train); write and return the summary."""
     say = log or (lambda m: print(m, file=sys.stderr))
+    resolve_device(device)  # a device that is not there: say so before any data is built
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {seeds}: expected a non-empty list of distinct seeds")
     if folds is not None and (not folds or len(set(folds)) != len(folds)):
@@ -159,7 +162,8 @@ def run_experiment(
                 metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
             if metrics is None:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
-                metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log).metrics
+                metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log,
+                                device=device).metrics
             else:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed}: finished run in {run_dir}, reused")
             fold_rows.append(_row(metrics, seed, fold))

@@ -427,7 +427,7 @@ def _sources(meta: dict[str, Any], runs_dir: str | Path | None, use_record: bool
 
 
 def _run_missing(tables: list[Table], src: Sources, only: list[str] | None, shard: tuple[int, int],
-                 log: Callable[[str], None] | None, say: Callable[[str], None]) -> None:
+                 log: Callable[[str], None] | None, say: Callable[[str], None], device: str | None = None) -> None:
     """Train every row (of ``only``, of this shard) that no current summary answers."""
     todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
     # every split any row shows of an experiment (same_as rows may show other ones)
@@ -441,12 +441,14 @@ def _run_missing(tables: list[Table], src: Sources, only: list[str] | None, shar
         if summary is None or not shown[out] <= set(summary):
             say(f"=== {t.id} / {r.name}: {command(r, out)}")
             folds = [f"loso-{g}" for g in r.folds] if r.folds else None
-            run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config)
+            run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config,
+                           device=device)
 
 
 def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
                    only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
-                   log: Callable[[str], None] | None = None, use_record: bool = True) -> list[tuple[str | None, str]]:
+                   log: Callable[[str], None] | None = None, use_record: bool = True,
+                   device: str | None = None) -> list[tuple[str | None, str]]:
     """The page as (section id, Markdown) pairs, in order: the preamble and footer have
     id None, the targets section ``targets``, each table its id, each benchmark its kind."""
     meta, tables = read_manifest(manifest)
@@ -458,7 +460,10 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
             raise ConfigError(f"{manifest}: --only {', '.join(unknown)}: no such table (known: {', '.join(sorted(known))})")
     say = log or (lambda m: print(m, file=sys.stderr))
     if run:
-        _run_missing(tables, src, only, shard, log, say)
+        from .train import resolve_device
+
+        resolve_device(device)
+        _run_missing(tables, src, only, shard, log, say, device)
     parts: list[tuple[str | None, str]] = [(None, meta.get("preamble", "").strip() + "\n")]
     if meta["targets"]:
         rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}
@@ -478,8 +483,8 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
 
 def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
                  only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
-                 log: Callable[[str], None] | None = None, use_record: bool = True) -> str:
-    parts = build_sections(manifest, runs_dir, run, only, shard, log, use_record)
+                 log: Callable[[str], None] | None = None, use_record: bool = True, device: str | None = None) -> str:
+    parts = build_sections(manifest, runs_dir, run, only, shard, log, use_record, device)
     return "\n".join(text for _, text in parts).rstrip() + "\n"
 
 

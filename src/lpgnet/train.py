@@ -36,7 +36,7 @@ from .data.conversation import DataBundle, carve_validation
 from .data.jsonl import load_jsonl_bundle
 from .data.synthetic import make_synthetic
 from .distillation import IGNORE, balanced_class_weights, self_distillation_loss
-from .errors import DataError, RunDirError
+from .errors import ConfigError, DataError, RunDirError
 from .features.text import text_features, token_states
 from .files import write_json, write_text
 from .metrics import compute_metrics, format_metrics
@@ -49,6 +49,30 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to train on: ``None`` = CPU; ``"auto"`` = CUDA when available. Not part
+    of the config, so a run trained on a GPU answers the same experiment as a CPU one
+    (its metrics.json records the device; GPU numerics differ slightly)."""
+    if device is None:
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {device!r}: expected cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: this PyTorch ({torch.__version__}) sees no CUDA GPU; use cpu or auto")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r}: expected cpu, cuda, cuda:N or auto")
+    return dev
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 def ensure_splits(bundle: DataBundle, cfg: RunConfig) -> None:
@@ -136,12 +160,13 @@ def predict_logits(
     """Eval-mode logits, one N_i×C tensor per dialogue, in the input order; ``without``
     names a modality to withhold (a missing-modality test)."""
     model.eval()
+    device = _device_of(model)
     out: list[torch.Tensor | None] = [None] * len(items)
     for idx in batch_indices(item_lengths(items), batch_size, rng=None):
-        batch = collate([items[i] for i in idx])
+        batch = collate([items[i] for i in idx]).to(device)
         text = None if without == "text" else batch.text
         audio = None if without == "audio" else batch.audio
-        logits = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras).logits
+        logits = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras).logits.cpu()
         for row, i in enumerate(idx):
             out[i] = logits[row, : len(items[i].labels)]
     return out  # type: ignore[return-value]
@@ -177,7 +202,7 @@ def drop_modalities(
     if p <= 0:
         return text, audio
     b, n = text.shape[:2]
-    u = torch.from_numpy(rng.random((b, n)))
+    u = torch.from_numpy(rng.random((b, n))).to(text.device)
     text, audio = text.clone(), audio.clone()
     text[u < p] = float("nan")
     audio[(u >= p) & (u < 2 * p)] = float("nan")
@@ -196,11 +221,12 @@ def train_epoch(
     """One pass over the training dialogues in length-bucketed batches (eq. 22 loss);
     returns each loss term averaged over labelled utterances."""
     model.train()
+    device = _device_of(model)
     sums: dict[str, float] = {}
     count = 0
     batches = batch_indices(item_lengths(items), cfg.train.batch_size, rng, cfg.train.bucket_by_length)
     for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
-        batch = collate([items[i] for i in idx])
+        batch = collate([items[i] for i in idx]).to(device)
         text, audio = drop_modalities(batch.text, batch.audio, 0.0 if batch.extras else cfg.train.modality_dropout, rng)
         out = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras)
         loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights,
@@ -242,13 +268,17 @@ def train(
     overwrite: bool = False,
     data: DataBundle | None = None,
     log: Callable[[str], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> TrainResult:
     """Train the configured model; write the run directory if ``out_dir`` is given.
 
     ``cfg`` is a RunConfig, a YAML path or preset name, or None for the ``synthetic``
     preset (as ``lpgnet train`` without ``--config``). ``data`` replaces the
     dataset the config names (for callers that build their own DataBundle).
+    ``device`` (``cpu``, ``cuda``, ``auto``; default CPU) is where training runs; the
+    returned model and the saved weights are on the CPU either way.
     """
+    dev = resolve_device(device)
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg if cfg is not None else DEFAULT_PRESET)
     cfg = copy.deepcopy(cfg).validate()
@@ -267,7 +297,7 @@ def train(
     resolve_speakers(cfg, bundle)
     cfg.validate()
     set_seed(cfg.train.seed)
-    model = build_model(cfg.model)
+    model = build_model(cfg.model).to(dev)
     frame = cfg.model.name == "lpgnet_frame"
     if frame:  # LPGNet (Frame): one item per labelled utterance, its frame sequences
         items = {split: frame_items(bundle.splits[split], cfg.model.max_frames) for split in ("train", "valid", "test")}
@@ -279,7 +309,7 @@ def train(
     names = bundle.label_names
     weights = None
     if cfg.train.class_weights == "balanced":
-        weights = balanced_class_weights(bundle.labels("train"), len(names))
+        weights = balanced_class_weights(bundle.labels("train"), len(names)).to(dev)
     opt_cls = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     rng = np.random.default_rng(cfg.train.seed)
@@ -334,8 +364,10 @@ def train(
         "train_seconds": time.perf_counter() - start,
         "data": bundle.source,
         "data_sha256": bundle.fingerprint,
+        "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
         **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
     }
+    model.cpu()
     say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
     say(f"test  {format_metrics(metrics['test'])}")
     if out is not None:

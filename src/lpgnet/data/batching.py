@@ -28,6 +28,12 @@ class Batch:
     speakers: Tensor  # B×N long speaker indices (see speaker_indices), 0 at padding
     extras: dict[str, Tensor] = field(default_factory=dict)  # model inputs beyond these (frame masks)
 
+    def to(self, device: torch.device | str) -> "Batch":
+        """The same batch on ``device`` (a no-op on the CPU)."""
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.text), move(self.audio), move(self.mask), move(self.labels), move(self.speakers),
+                     {k: move(v) for k, v in self.extras.items()})
+
 
 @dataclass
 class TensorDialogue:
