@@ -59,7 +59,7 @@ def test_incremental_sessions(setup):
     (b"{not json", 422, "JSON"),
     ({"utterances": []}, 422, "utterances"),
     ({"conversation": []}, 422, "utterances"),
-    ({"utterances": [{"tf": [0.0] * 6, "af": [0.0] * 2}]}, 422, "expected 3 numbers"),
+    ({"utterances": [{"tf": [0.0] * 6, "af": [0.0] * 2}]}, 422, "expected a list of 3 numbers (the run's audio feature size), got a list of 2"),
     ({"utterances": [{"speaker": "A"}]}, 422, "no input at all"),
     ({"utterances": [{"audio_path": "/etc/passwd"}]}, 422, "audio_path: not accepted"),
     ({"utterances": [{"tf": [0.0] * 6}] * 9}, 413, "utterances"),

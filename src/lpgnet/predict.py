@@ -134,7 +134,10 @@ class Predictor:
                     v = u[f]
                     if (not isinstance(v, list) or len(v) != self.dims[m]
                             or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
-                        raise DataError(f"{where}: utterance {i}: field {f!r}: expected {self.dims[m]} numbers, got {str(v)[:60]}")
+                        got = (f"a list of {len(v)}" + (" with non-numbers" if len(v) == self.dims[m] else "")
+                               if isinstance(v, list) else f"{type(v).__name__} {str(v)[:40]}")
+                        raise DataError(f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
+                                        f"numbers (the run's {m} feature size), got {got}")
                     arrays[m][i] = v
                 elif m == "text" and isinstance(u.get("text"), str):
                     raw["text"].append((i, u["text"]))
