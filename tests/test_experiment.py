@@ -311,4 +311,7 @@ def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
     assert "| Y | kept as it was" in text and not (tmp_path / "runs" / "b").exists()  # B neither run nor re-rendered
     assert "| X | not run yet" not in text and "| x | accuracy" in text
     assert text.startswith("# Page\n\n### Targets\n") and text.endswith("```\n")
+    m.write_text(m.read_text().replace("preamble: '# Page'", "preamble: '# New title'"))
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "preamble"]) == 0
+    assert page.read_text() == text.replace("# Page\n", "# New title\n")
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "nope"]) == 2

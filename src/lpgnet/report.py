@@ -449,12 +449,12 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
                    only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
                    log: Callable[[str], None] | None = None, use_record: bool = True,
                    device: str | None = None) -> list[tuple[str | None, str]]:
-    """The page as (section id, Markdown) pairs, in order: the preamble and footer have
-    id None, the targets section ``targets``, each table its id, each benchmark its kind."""
+    """The page as (section id, Markdown) pairs, in order: ``preamble``, ``targets``, each
+    table by its id, each benchmark by its kind; the footer has id None."""
     meta, tables = read_manifest(manifest)
     src = _sources(meta, runs_dir, use_record)
     if only:
-        known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"targets"}
+        known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"preamble", "targets"}
         unknown = sorted(set(only) - known)
         if unknown:
             raise ConfigError(f"{manifest}: --only {', '.join(unknown)}: no such table (known: {', '.join(sorted(known))})")
@@ -464,7 +464,7 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
 
         resolve_device(device)
         _run_missing(tables, src, only, shard, log, say, device)
-    parts: list[tuple[str | None, str]] = [(None, meta.get("preamble", "").strip() + "\n")]
+    parts: list[tuple[str | None, str]] = [("preamble", meta.get("preamble", "").strip() + "\n")]
     if meta["targets"]:
         rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}
         parts.append(("targets", render_targets(meta["targets"], src, rows)))
@@ -508,6 +508,10 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
     text = old
     for sid, new in parts:
         if sid not in only:
+            continue
+        if sid == "preamble":  # everything before the first section
+            first = re.search(r"^### ", text, re.M)
+            text = new + "\n" + text[first.start() if first else len(text) :]
             continue
         title = new.split("\n", 1)[0].removeprefix("### ")
         span = _section_span(text, title)
