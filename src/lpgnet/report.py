@@ -474,7 +474,7 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
     if done:
         n = sum(len(s["runs"]) for s in done)
         hours = sum(r.get("train_seconds", 0.0) for s in done for r in s["runs"]) / 3600
-        parts.append((None, f"Behind this page: {n} training runs, {hours:.1f} hours of training in total as measured by the "
+        parts.append((None, f"{FOOTER} {n} training runs, {hours:.1f} hours of training in total as measured by the "
                       "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n"))
     if meta.get("postscript", "").strip():
         parts.append((None, meta["postscript"].strip() + "\n"))
@@ -488,19 +488,18 @@ def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: 
     return "\n".join(text for _, text in parts).rstrip() + "\n"
 
 
+FOOTER = "Behind this page:"
+_NEXT_SECTION = re.compile(rf"^(### |{FOOTER})", re.M)
+
+
 def _section_span(text: str, title: str) -> tuple[int, int] | None:
     """Where the section headed ``### title`` sits in a page: up to the next section or
     the footer (the blank line before them included)."""
-    lines = text.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == f"### {title}"]
-    if not starts:
+    head = re.search(rf"^### {re.escape(title)}\n", text, re.M)
+    if head is None:
         return None
-    i = starts[0]
-    j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith(("### ", "Behind this page:"))), len(lines))
-    return offsets[i], offsets[j]
+    nxt = _NEXT_SECTION.search(text, head.end())
+    return head.start(), nxt.start() if nxt else len(text)
 
 
 def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[str]) -> str:
@@ -510,7 +509,7 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
         if sid not in only:
             continue
         if sid == "preamble":  # everything before the first section
-            first = re.search(r"^### ", text, re.M)
+            first = _NEXT_SECTION.search(text)
             text = new + "\n" + text[first.start() if first else len(text) :]
             continue
         title = new.split("\n", 1)[0].removeprefix("### ")
