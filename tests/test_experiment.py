@@ -315,3 +315,25 @@ def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "preamble"]) == 0
     assert page.read_text() == text.replace("# Page\n", "# New title\n")
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "nope"]) == 2
+
+
+def test_the_shipped_manifest_and_its_record_agree(monkeypatch):
+    """experiments/iemocap.yaml parses, every row's config loads, and every summary kept
+    in its record still answers its row (a config edit would leave it stale)."""
+    from pathlib import Path
+
+    from lpgnet.report import Sources, read_manifest, stale_reason
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the manifest's paths are relative to the repository root
+    meta, tables = read_manifest(root / "experiments" / "iemocap.yaml")
+    src = Sources(root / "runs", root / meta["record_dir"])
+    kept = 0
+    for t in tables:
+        for r in t.rows:
+            load_config(root / r.config, r.set)
+            path = src.record_path(t, r)
+            if path is not None and path.exists():
+                assert stale_reason(r, json.loads(path.read_text())) is None, f"{path} no longer answers row {t.id}/{r.key}"
+                kept += 1
+    assert kept >= 5
