@@ -198,18 +198,17 @@ def _read(path: Path | None) -> dict[str, Any] | None:
 def current_summary(src: Sources, table: Table, row: Row) -> tuple[dict[str, Any] | None, str | None]:
     """A row's summary if it still answers the row, else (None, why not): a stale summary
     is never shown as if it were the row's result. The run directory wins over the record."""
-    whys = []
+    why = None
     for path in (src.run_path(table, row), src.record_path(table, row)):
         s = _read(path)
         if s is None:
             continue
-        why = stale_reason(row, s)
-        if why is None:
+        stale = stale_reason(row, s)
+        if stale is None:
             return s, None
-        whys.append(why)
-    if not whys:
+        why = why or stale  # the run directory's reason first
+    if why is None:
         return None, None
-    why = whys[0]
     hint = ("`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)" if "config" not in why
             else "move the old directory (and its record) away, then `lpgnet report --run`")
     return None, f"{why}; {hint}"
@@ -484,7 +483,10 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
 def build_report(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
                  only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
                  log: Callable[[str], None] | None = None, use_record: bool = True, device: str | None = None) -> str:
-    parts = build_sections(manifest, runs_dir, run, only, shard, log, use_record, device)
+    return _join(build_sections(manifest, runs_dir, run, only, shard, log, use_record, device))
+
+
+def _join(parts: list[tuple[str | None, str]]) -> str:
     return "\n".join(text for _, text in parts).rstrip() + "\n"
 
 
@@ -525,10 +527,12 @@ def sync_record(manifest: str | Path, runs_dir: str | Path | None = None) -> lis
     that changed); returns the files written."""
     meta, tables = read_manifest(manifest)
     src = _sources(meta, runs_dir, True)
-    written = []
+    written: list[Path] = []
+    if src.record is None:
+        return written
     for t in tables:
         for r in t.rows:
-            if r.same_as or src.record is None:
+            if r.same_as:
                 continue
             s = _read(src.run_path(t, r))
             if s is None or stale_reason(r, s) is not None:
@@ -549,7 +553,7 @@ def write_report(manifest: str | Path, out: str | Path, only: list[str] | None =
     if only and out.exists():
         text = replace_sections(out.read_text(encoding="utf-8"), parts, only)
     else:
-        text = "\n".join(t for _, t in parts).rstrip() + "\n"
+        text = _join(parts)
     write_text(out, text)
     sync_record(manifest, kw.get("runs_dir"))
     return out
