@@ -41,25 +41,27 @@ def run_cli(argv, capsys):
 
 # ----------------------------------------------------------------------------- IEMOCAP
 
-# session -> dialogue -> (utterance id, start, end, code, text); listed out of time order on purpose
+# session -> dialogue -> (utterance id, start, end, code, text); listed out of time order on purpose.
+# A made-up corpus in IEMOCAP's layout: the dialogue names (impro90, script90_1) do not exist in
+# IEMOCAP, and no text, time or label here comes from ../shared/data.
 IEMOCAP = {
     1: {
-        "Ses01F_impro01": [
-            ("Ses01F_impro01_M000", 8.9, 10.1, "exc", "Yes?"),
-            ("Ses01F_impro01_F000", 6.25, 8.5, "neu", "Pardon, one moment."),
-            ("Ses01F_impro01_F001", 10.5, 11.4, "fru", "I've been waiting, [LAUGHTER] for ages."),
-            ("Ses01F_impro01_M001", 12.0, 13.0, "xxx", "Sorry."),
+        "Ses01F_impro90": [
+            ("Ses01F_impro90_M000", 8.9, 10.1, "exc", "Yes?"),
+            ("Ses01F_impro90_F000", 6.25, 8.5, "neu", "Pardon, one moment."),
+            ("Ses01F_impro90_F001", 10.5, 11.4, "fru", "I've been waiting, [LAUGHTER] for ages."),
+            ("Ses01F_impro90_M001", 12.0, 13.0, "xxx", "Sorry."),
         ],
-        "Ses01M_script01_1": [
-            ("Ses01M_script01_1_M000", 1.0, 2.0, "ang", "Get out."),
-            ("Ses01M_script01_1_F000", 2.5, 3.0, "sad", "Fine."),
-            ("Ses01M_script01_1_F001", 0.2, 0.9, "hap", "Hello!"),
+        "Ses01M_script90_1": [
+            ("Ses01M_script90_1_M000", 1.0, 2.0, "ang", "Get out."),
+            ("Ses01M_script90_1_F000", 2.5, 3.0, "sad", "Fine."),
+            ("Ses01M_script90_1_F001", 0.2, 0.9, "hap", "Hello!"),
         ],
     },
     5: {
-        "Ses05F_impro01": [
-            ("Ses05F_impro01_F000", 1.0, 2.0, "sur", "Oh!"),
-            ("Ses05F_impro01_M000", 2.5, 3.5, "hap", "Surprise."),
+        "Ses05F_impro90": [
+            ("Ses05F_impro90_F000", 1.0, 2.0, "sur", "Oh!"),
+            ("Ses05F_impro90_M000", 2.5, 3.5, "hap", "Surprise."),
         ],
     },
 }
@@ -96,29 +98,29 @@ def test_iemocap_fields_order_labels_speakers_and_splits(tmp_path):
     result = prepare.prepare_iemocap(root, tmp_path / "out")
     rows = read_rows(tmp_path / "out")
     assert result.utterances == len(rows) == 9 and result.dialogues == 3 and not result.problems.counts
-    assert [r["dialog_id"] for r in rows] == ["Ses01F_impro01"] * 4 + ["Ses01M_script01_1"] * 3 + ["Ses05F_impro01"] * 2
+    assert [r["dialog_id"] for r in rows] == ["Ses01F_impro90"] * 4 + ["Ses01M_script90_1"] * 3 + ["Ses05F_impro90"] * 2
     assert set(rows[0]) == {"utt_id", "dialog_id", "turn", "session", "speaker", "text", "label", "label4", "label6",
                             "start", "end", "audio_path"}
     by_id = {r["utt_id"]: r for r in rows}
     # ordered by start time, turn = 0-based position
-    assert [r["utt_id"] for r in rows[4:7]] == ["Ses01M_script01_1_F001", "Ses01M_script01_1_M000", "Ses01M_script01_1_F000"]
+    assert [r["utt_id"] for r in rows[4:7]] == ["Ses01M_script90_1_F001", "Ses01M_script90_1_M000", "Ses01M_script90_1_F000"]
     assert [r["turn"] for r in rows] == [0, 1, 2, 3, 0, 1, 2, 0, 1]
-    assert by_id["Ses01F_impro01_F000"] == {
-        "utt_id": "Ses01F_impro01_F000", "dialog_id": "Ses01F_impro01", "turn": 0, "session": 1, "speaker": "Ses01_F",
+    assert by_id["Ses01F_impro90_F000"] == {
+        "utt_id": "Ses01F_impro90_F000", "dialog_id": "Ses01F_impro90", "turn": 0, "session": 1, "speaker": "Ses01_F",
         "text": "Pardon, one moment.", "label": "neu", "label4": "neu", "label6": "neu", "start": 6.25, "end": 8.5,
-        "audio_path": str(root / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"),
+        "audio_path": str(root / "Session1/sentences/wav/Ses01F_impro90/Ses01F_impro90_F000.wav"),
     }
     # the speaker is the letter of the utterance, not of the dialogue name
-    assert by_id["Ses01M_script01_1_F000"]["speaker"] == "Ses01_F" and by_id["Ses05F_impro01_M000"]["speaker"] == "Ses05_M"
+    assert by_id["Ses01M_script90_1_F000"]["speaker"] == "Ses01_F" and by_id["Ses05F_impro90_M000"]["speaker"] == "Ses05_M"
     codes = {u: (by_id[u]["label"], by_id[u]["label4"], by_id[u]["label6"]) for u in by_id}
-    assert codes["Ses01F_impro01_M000"] == ("exc", "hap", "exc")  # excited merged into happy for 4 classes
-    assert codes["Ses01F_impro01_F001"] == ("fru", None, "fru")
-    assert codes["Ses01F_impro01_M001"] == ("xxx", None, None)
-    assert codes["Ses05F_impro01_F000"] == ("sur", None, None)
-    assert codes["Ses01M_script01_1_F001"] == ("hap", "hap", "hap")
-    assert by_id["Ses01F_impro01_F001"]["text"] == "I've been waiting, [LAUGHTER] for ages."
+    assert codes["Ses01F_impro90_M000"] == ("exc", "hap", "exc")  # excited merged into happy for 4 classes
+    assert codes["Ses01F_impro90_F001"] == ("fru", None, "fru")
+    assert codes["Ses01F_impro90_M001"] == ("xxx", None, None)
+    assert codes["Ses05F_impro90_F000"] == ("sur", None, None)
+    assert codes["Ses01M_script90_1_F001"] == ("hap", "hap", "hap")
+    assert by_id["Ses01F_impro90_F001"]["text"] == "I've been waiting, [LAUGHTER] for ages."
     assert json.loads((tmp_path / "out/splits.json").read_text()) == {
-        "session5": {"train": ["Ses01F_impro01", "Ses01M_script01_1"], "test": ["Ses05F_impro01"]}}
+        "session5": {"train": ["Ses01F_impro90", "Ses01M_script90_1"], "test": ["Ses05F_impro90"]}}
     report = json.loads((tmp_path / "out/prepare-report.json").read_text())
     assert report["skipped"] == {} and report["utterances"] == 9
     assert any("not utterances" in n and n.endswith(": 6") for n in report["notes"])  # 2 ignored lines x 3 dialogues
@@ -129,12 +131,12 @@ def test_iemocap_output_loads_with_the_jsonl_reader(tmp_path):
     prepare.prepare_iemocap(tmp_path / "IEMOCAP_full_release", tmp_path / "out")
     data, splits = tmp_path / "out/utterances.jsonl", tmp_path / "out/splits.json"
     bundle = load_jsonl_bundle(data, splits, "session5", "label4", ["ang", "hap", "neu", "sad"], NO_FEATURES, read_text=True)
-    assert [d.dialog_id for d in bundle.splits["test"]] == ["Ses05F_impro01"]
-    d = next(d for d in bundle.splits["train"] if d.dialog_id == "Ses01F_impro01")
+    assert [d.dialog_id for d in bundle.splits["test"]] == ["Ses05F_impro90"]
+    d = next(d for d in bundle.splits["train"] if d.dialog_id == "Ses01F_impro90")
     assert d.labels.tolist() == [2, 1, IGNORE, IGNORE]  # neu, exc->hap, fru, xxx
     assert d.texts[0] == "Pardon, one moment." and d.speakers[:2] == ["Ses01_F", "Ses01_M"]
     loso = load_jsonl_bundle(data, None, "loso-1", "label6", None, NO_FEATURES)
-    assert {x.dialog_id for x in loso.splits["test"]} == {"Ses01F_impro01", "Ses01M_script01_1"}
+    assert {x.dialog_id for x in loso.splits["test"]} == {"Ses01F_impro90", "Ses01M_script90_1"}
 
 
 def _replace_line(path, startswith, new):
@@ -150,54 +152,54 @@ def _line_of(path, needle):
 
 
 def drop_transcript(root):
-    _replace_line(root / transcript_file(1, "Ses01F_impro01"), "Ses01F_impro01_F001", None)
-    f = root / label_file(1, "Ses01F_impro01")
-    return f"{f}:{_line_of(f, 'Ses01F_impro01_F001')}"
+    _replace_line(root / transcript_file(1, "Ses01F_impro90"), "Ses01F_impro90_F001", None)
+    f = root / label_file(1, "Ses01F_impro90")
+    return f"{f}:{_line_of(f, 'Ses01F_impro90_F001')}"
 
 
 def drop_wav(root):
-    (root / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M000.wav").unlink()
-    f = root / label_file(1, "Ses01F_impro01")
-    return f"{f}:{_line_of(f, 'Ses01F_impro01_M000')}"
+    (root / "Session1/sentences/wav/Ses01F_impro90/Ses01F_impro90_M000.wav").unlink()
+    f = root / label_file(1, "Ses01F_impro90")
+    return f"{f}:{_line_of(f, 'Ses01F_impro90_M000')}"
 
 
 def break_label_line(root):
-    f = root / label_file(1, "Ses01F_impro01")
-    return f"{f}:{_replace_line(f, '[10.5000', '[10.5000 - ]	Ses01F_impro01_F001	fru')}"
+    f = root / label_file(1, "Ses01F_impro90")
+    return f"{f}:{_replace_line(f, '[10.5000', '[10.5000 - ]	Ses01F_impro90_F001	fru')}"
 
 
 def unknown_code(root):
-    f = root / label_file(1, "Ses01F_impro01")
-    return f"{f}:{_replace_line(f, '[10.5000', '[10.5000 - 11.4000]	Ses01F_impro01_F001	joy	[2.5, 2.5, 2.5]')}"
+    f = root / label_file(1, "Ses01F_impro90")
+    return f"{f}:{_replace_line(f, '[10.5000', '[10.5000 - 11.4000]	Ses01F_impro90_F001	joy	[2.5, 2.5, 2.5]')}"
 
 
 def duplicate_label(root):
-    f = root / label_file(5, "Ses05F_impro01")
-    f.write_text(f.read_text() + "[4.0000 - 5.0000]\tSes05F_impro01_M000\tneu\t[2.5, 2.5, 2.5]\n")
+    f = root / label_file(5, "Ses05F_impro90")
+    f.write_text(f.read_text() + "[4.0000 - 5.0000]\tSes05F_impro90_M000\tneu\t[2.5, 2.5, 2.5]\n")
     return f"{f}:{len(f.read_text().splitlines())}"
 
 
 def extra_transcript(root):
-    f = root / transcript_file(5, "Ses05F_impro01")
-    f.write_text(f.read_text() + "Ses05F_impro01_F009 [009.0000-010.0000]: Nobody labelled me.\n")
+    f = root / transcript_file(5, "Ses05F_impro90")
+    f.write_text(f.read_text() + "Ses05F_impro90_F009 [009.0000-010.0000]: Nobody labelled me.\n")
     return f"{f}:{len(f.read_text().splitlines())}"
 
 
 def unreadable_transcript(root):
-    f = root / transcript_file(5, "Ses05F_impro01")
+    f = root / transcript_file(5, "Ses05F_impro90")
     f.unlink()
     f.mkdir()  # a folder where the file should be: unreadable even for root
     return str(f)
 
 
 IEMOCAP_BAD = [  # (break the tree, returns the expected location; kind; utterance named; utterances lost)
-    (drop_transcript, "missing_transcription", "Ses01F_impro01_F001", {"Ses01F_impro01_F001"}),
-    (drop_wav, "missing_audio", "Ses01F_impro01_M000", {"Ses01F_impro01_M000"}),
-    (break_label_line, "malformed_line", "Ses01F_impro01_F001", {"Ses01F_impro01_F001"}),
-    (unknown_code, "malformed_line", "Ses01F_impro01_F001", {"Ses01F_impro01_F001"}),
-    (duplicate_label, "duplicate", "Ses05F_impro01_M000", set()),
-    (extra_transcript, "missing_label", "Ses05F_impro01_F009", set()),
-    (unreadable_transcript, "unreadable_file", None, {"Ses05F_impro01_F000", "Ses05F_impro01_M000"}),
+    (drop_transcript, "missing_transcription", "Ses01F_impro90_F001", {"Ses01F_impro90_F001"}),
+    (drop_wav, "missing_audio", "Ses01F_impro90_M000", {"Ses01F_impro90_M000"}),
+    (break_label_line, "malformed_line", "Ses01F_impro90_F001", {"Ses01F_impro90_F001"}),
+    (unknown_code, "malformed_line", "Ses01F_impro90_F001", {"Ses01F_impro90_F001"}),
+    (duplicate_label, "duplicate", "Ses05F_impro90_M000", set()),
+    (extra_transcript, "missing_label", "Ses05F_impro90_F009", set()),
+    (unreadable_transcript, "unreadable_file", None, {"Ses05F_impro90_F000", "Ses05F_impro90_M000"}),
 ]
 
 
