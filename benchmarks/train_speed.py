@@ -26,20 +26,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lpgnet import load_config
 from lpgnet.data.batching import batch_indices, tensorize
-from lpgnet.envinfo import environment
+from lpgnet.envinfo import environment, matmul_gflops
 from lpgnet.files import write_json
 from lpgnet.registry import build_model
 from lpgnet.train import load_data, resolve_model_config, train_epoch
-
-
-def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    reps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        reps += 1
-    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
 def padding_ratio(lengths: list[int], batch_size: int, bucket: bool) -> float:

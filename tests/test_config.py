@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lpgnet import ConfigError, LinearConfig, LPGNetConfig, RunConfig, load_config
-from lpgnet.config import dump_config, parse_overrides
+from lpgnet.config import dump_config, parse_overrides, same_config
 
 
 def test_defaults_are_the_paper_recipe():
@@ -84,3 +84,11 @@ def test_exponent_without_a_dot_is_a_float():
     assert cfg.train.lr == 1e-3 and cfg.train.weight_decay == 5e-5
     with pytest.raises(ConfigError, match="train.lr: expected float"):
         load_config(None, ["train.lr=fast"])
+
+
+def test_same_config_ignores_how_a_run_executes_but_not_what_it_is():
+    saved = dump_config(load_config(None, ["train.threads=1", "train.progress=false"]))
+    assert same_config(saved, load_config(None))  # thread count and progress bar: execution only
+    assert not same_config(saved, load_config(None, ["train.seed=1"]))
+    assert not same_config(saved, load_config(None, ["train.lr=0.01"]))
+    assert not same_config(None, load_config(None))

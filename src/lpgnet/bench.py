@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import RunConfig, load_config
 from .data.batching import TensorDialogue, collate
-from .envinfo import environment
+from .envinfo import environment, matmul_gflops
 from .files import write_json
 from .registry import build_model, model_config_class
 from .train import train_epoch
@@ -90,15 +90,6 @@ def median_seconds(fn: Callable[[], Any], min_time: float = 0.3, min_reps: int =
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def _warm_up(seconds: float = 2.0) -> None:
-    """Run matmuls for a moment first, so the first model timed does not pay for the
-    thread pool's start-up and the CPU's clock ramp."""
-    a = torch.randn(512, 512)
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        a @ a
 
 
 def count_flops(model: torch.nn.Module, batch: Any) -> int:
@@ -299,7 +290,9 @@ def run_bench(
     epoch_lengths, epoch_data = training_lengths(Path(data_path)) if train_epoch else (None, None)
     env = environment() | {"load_average_start": os.getloadavg()}
     start = time.perf_counter()
-    _warm_up()
+    # The machine's matmul throughput before and after (also the warm-up, so the first
+    # model timed does not pay for the thread pool's start-up and the clock ramp).
+    env["matmul_gflops_start"] = matmul_gflops()
     report: dict[str, Any] = {"env": env, "settings": {
         "paper": f"every model at d = 768, inputs text {PAPER_DIMS['text']} / speech {PAPER_DIMS['audio']}",
         "iemocap": f"each model as {configs}/<name>.yaml builds it, inputs text {IEMOCAP_DIMS['text']} / speech {IEMOCAP_DIMS['audio']}",
@@ -320,6 +313,7 @@ def run_bench(
     report["ratios"] = ratios(report)
     report["cuda"] = bench_cuda(models, configs, lengths)
     report["env"]["load_average_end"] = os.getloadavg()
+    report["env"]["matmul_gflops_end"] = matmul_gflops()
     report["env"]["bench_seconds"] = time.perf_counter() - start
     write_json(out, report)
     if plot:

@@ -399,7 +399,10 @@ def same_config(saved_yaml: str | None, cfg: RunConfig) -> bool:
 
     Both go through the dataclasses, so a field added to the package since the run was
     saved takes its default on both sides: a field whose default keeps the old behaviour
-    (e.g. ``model.speakers``, none) does not invalidate finished runs.
+    (e.g. ``model.speakers``, none) does not invalidate finished runs. Execution-only
+    fields (``EXECUTION_FIELDS``: thread count, progress bar) are left out, as the
+    device is: a fold trained with ``train.threads=1`` next to another answers the
+    same experiment as one trained alone.
     """
     if saved_yaml is None:
         return False
@@ -407,4 +410,14 @@ def same_config(saved_yaml: str | None, cfg: RunConfig) -> bool:
         saved = from_dict(RunConfig, yaml.safe_load(saved_yaml), "saved config")
     except (ConfigError, yaml.YAMLError, TypeError):
         return False
-    return dump_config(saved) == dump_config(cfg)
+    return _without_execution(saved) == _without_execution(cfg)
+
+
+EXECUTION_FIELDS = ("threads", "progress")  # of TrainConfig: how a run executes, not what it is
+
+
+def _without_execution(cfg: RunConfig) -> str:
+    data = cfg.to_dict()
+    for name in EXECUTION_FIELDS:
+        data["train"].pop(name, None)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -336,8 +336,10 @@ def _bench_lines(data: dict[str, Any], file: Path) -> list[str]:
     """``lpgnet bench`` JSON -> one table per setting, the LPGNet/SDT ratios and the plot."""
     env = data["env"]
     load = env.get("load_average_start")
+    gflops = (env.get("matmul_gflops_start"), env.get("matmul_gflops_end"))
     lines = [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}"
              + (f"; 1-minute load average {load[0]:.2f} at the start" if load else "")
+             + (f"; fp32 matmul {gflops[0]:.0f} GFLOP/s at the start, {gflops[1]:.0f} at the end" if None not in gflops else "")
              + f"; the whole benchmark took {env.get('bench_seconds', float('nan')):.0f} s.", ""]
     for key, title in (("models", "paper size: " + data["settings"]["paper"]),
                        ("models_iemocap", "IEMOCAP configs: " + data["settings"]["iemocap"])):
