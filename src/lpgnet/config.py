@@ -416,8 +416,8 @@ def same_config(saved_yaml: str | None, cfg: RunConfig) -> bool:
 EXECUTION_FIELDS = ("threads", "progress")  # of TrainConfig: how a run executes, not what it is
 
 
-def _without_execution(cfg: RunConfig) -> str:
+def _without_execution(cfg: RunConfig) -> dict[str, Any]:
     data = cfg.to_dict()
     for name in EXECUTION_FIELDS:
         data["train"].pop(name, None)
-    return yaml.safe_dump(data, sort_keys=False)
+    return data
