@@ -48,8 +48,13 @@ def _experiment(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
     cfg = load_config(args.config, args.set)
+    reuse = None
+    if args.reuse:
+        from .experiment import read_summary
+
+        reuse = read_summary(args.reuse)
     summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite,
-                             config_name=args.config, device=args.device)
+                             config_name=args.config, device=args.device, reuse=reuse)
     test = summary["test"]
     print(
         f"{summary['model']}: test over {len(summary['runs'])} runs: "
@@ -184,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="experiment directory (one run directory per seed)")
     p.add_argument("--overwrite", action="store_true", help="retrain seeds whose finished run has a different config")
     p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--reuse", metavar="SUMMARY.json",
+                   help="an earlier summary of this experiment (e.g. its committed record): its runs of the same "
+                        "config on the same data count as finished, without their run directories")
     p.set_defaults(func=_experiment)
 
     p = sub.add_parser("report", help="write docs/RESULTS.md from a manifest of experiments (--run: run the missing ones first)")

@@ -8,7 +8,10 @@ for each leave-one-session-out fold (``DIR/loso-S/seed-K``) and adds the mean ov
 
 Interrupted experiments resume: a seed whose run directory is finished with the same
 config is read back, not retrained. A finished seed with a *different* config is an
-error unless ``overwrite`` is given, so results from two configs never mix.
+error unless ``overwrite`` is given, so results from two configs never mix. ``reuse``
+(``--reuse SUMMARY.json``, e.g. a committed record) also counts the runs of an earlier
+summary of the same config on the same data as finished, with no run directory: a row
+too long for one sitting (ten SDT seeds on a CPU) is finished across machines.
 """
 
 from __future__ import annotations
@@ -76,7 +79,31 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]:
     keys = ["valid", "test", *sorted(k for k in metrics if k.startswith("test_without_")),
             "best_epoch", "epochs_run", "train_seconds", "params"]
-    return {"seed": seed, "fold": fold, **{k: metrics[k] for k in keys}}
+    # data_sha256: which data the run saw, so a summary's runs can be reused (``reuse``) safely
+    return {"seed": seed, "fold": fold, **{k: metrics[k] for k in keys}, "data_sha256": metrics.get("data_sha256")}
+
+
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A summary.json written by run_experiment, or a clear error naming the file."""
+    path = Path(path)
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the summary to reuse ({e.strerror})") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("runs"), list) or "config_yaml" not in summary:
+        raise ConfigError(f"{path}: not an experiment summary (expected an object with 'config_yaml' and a 'runs' list)")
+    return summary
+
+
+def reusable_runs(summary: dict[str, Any] | None, cfg: RunConfig) -> dict[tuple[str | None, int], dict[str, Any]]:
+    """The runs of an earlier summary that answer ``cfg`` (same config, execution fields
+    aside), by (fold, seed); none if its config differs. Runs without a data fingerprint
+    (summaries from before it was recorded) are left out: reuse needs the data to match."""
+    if not summary or not same_config(summary.get("config_yaml"), cfg):
+        return {}
+    return {(r.get("fold"), r["seed"]): r for r in summary.get("runs", []) if r.get("data_sha256") is not None}
 
 
 def splits_of(runs: list[dict[str, Any]]) -> list[str]:
@@ -128,8 +155,11 @@ def run_experiment(
     log: Callable[[str], None] | None = None,
     config_name: str | None = None,
     device: str | None = None,
+    reuse: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train every (fold, seed) on ``device`` (see train); write and return the summary."""
+    """Train every (fold, seed) on ``device`` (see train); write and return the summary.
+    ``reuse``: an earlier summary whose runs of this config on this data count as finished
+    (see reusable_runs); a finished run directory still comes first."""
     say = log or (lambda m: print(m, file=sys.stderr))
     resolve_device(device)  # a device that is not there: say so before any data is built
     if not seeds or len(set(seeds)) != len(seeds):
@@ -138,6 +168,7 @@ def run_experiment(
         raise ConfigError(f"folds {folds}: expected a non-empty list of distinct folds")
     base = config if isinstance(config, RunConfig) else load_config(config, overrides)
     out = Path(out_dir)
+    kept = reusable_runs(reuse, base)
     rows: list[dict[str, Any]] = []
     per_fold: dict[str, Any] = {}
     for fold in folds or [None]:
@@ -160,6 +191,11 @@ def run_experiment(
             metrics = _finished(run_dir, resolved, bundle.fingerprint, overwrite)
             if metrics is not None:
                 metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
+            earlier = kept.get((fold, seed))
+            if metrics is None and earlier is not None and earlier["data_sha256"] == bundle.fingerprint:
+                say(f"--- {fold + ' ' if fold else ''}seed {seed}: finished in the earlier summary, reused (no run directory)")
+                fold_rows.append(earlier)
+                continue
             if metrics is None:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
                 metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log,

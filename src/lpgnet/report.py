@@ -155,10 +155,24 @@ def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> st
     return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
 
 
+def wanted_runs(row: Row) -> set[tuple[str | None, int]]:
+    """The (fold, seed) pairs a row's experiment trains."""
+    folds: list[str | None] = [f"loso-{g}" for g in row.folds] if row.folds else [None]
+    return {(f, s) for f in folds for s in range(row.seeds)}
+
+
+def runs_of(summary: dict[str, Any]) -> set[tuple[str | None, int]]:
+    return {(r.get("fold"), r.get("seed")) for r in summary.get("runs", [])}
+
+
 def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
-    """Why a summary no longer answers its manifest row (config, seeds or folds changed)."""
+    """Why a summary no longer answers its manifest row (config, seeds or folds changed),
+    or, for a part of the row's experiment, ``"incomplete: ..."``."""
     if not same_config(summary.get("config_yaml"), load_config(row.config, row.set)):
         return "its config changed since the summary was written"
+    have, wanted = runs_of(summary), wanted_runs(row)
+    if have < wanted:
+        return f"incomplete: {len(have)} of its {len(wanted)} runs finished"
     if summary.get("seeds") != list(range(row.seeds)):
         return f"it has seeds {summary.get('seeds')}, the row asks for {row.seeds}"
     folds = [f"loso-{g}" for g in row.folds] if row.folds else None
@@ -209,9 +223,11 @@ def current_summary(src: Sources, table: Table, row: Row) -> tuple[dict[str, Any
         why = why or stale  # the run directory's reason first
     if why is None:
         return None, None
+    if why.startswith("incomplete"):
+        return None, f"{why}; `lpgnet report --run` trains the rest (finished runs are reused, from the record too)"
     hint = ("`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)" if "config" not in why
             else "move the old directory (and its record) away, then `lpgnet report --run`")
-    return None, f"{why}; {hint}"
+    return None, f"out of date: {why}; {hint}"
 
 
 def render_table(table: Table, src: Sources) -> str:
@@ -234,7 +250,7 @@ def render_table(table: Table, src: Sources) -> str:
         lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
         for row, s in summaries:
             if s is None:
-                what = f"out of date: {stale[row.name]}" if row.name in stale else "not run yet"
+                what = stale.get(row.name, "not run yet")
                 lines.append(f"| {row.name} | " + " | ".join([what] + [""] * (len(head) - 1)) + " |")
                 continue
             if row.split not in s:
@@ -407,7 +423,7 @@ def _per_class(summaries, stale: dict[str, str]) -> list[str]:
     lines = []
     for row, s in summaries:
         if s is None:
-            lines += [f"{row.name}: " + (f"out of date: {stale[row.name]}" if row.name in stale else "not run yet"), ""]
+            lines += [f"{row.name}: " + stale.get(row.name, "not run yet"), ""]
             continue
         classes = list(s["test"]["per_class"])
         lines += [f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall, %)", ""]
@@ -443,7 +459,7 @@ def _run_missing(tables: list[Table], src: Sources, only: list[str] | None, shar
             say(f"=== {t.id} / {r.name}: {command(r, out)}")
             folds = [f"loso-{g}" for g in r.folds] if r.folds else None
             run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config,
-                           device=device)
+                           device=device, reuse=_read(src.record_path(t, r)))
 
 
 def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
@@ -524,9 +540,27 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
     return text
 
 
+def _keep(row: Row, summary: dict[str, Any] | None, record: dict[str, Any] | None) -> bool:
+    """Whether a run-directory summary should replace the record's copy: when it answers
+    the row, or when it is a part of the row's experiment that holds every run the record
+    has (so an unfinished row is kept too, and a record never loses a run)."""
+    if summary is None:
+        return False
+    why = stale_reason(row, summary)
+    if why is None:
+        return True
+    if not why.startswith("incomplete"):
+        return False
+    if record is None:
+        return True
+    kept = stale_reason(row, record)
+    return kept is not None and kept.startswith("incomplete") and runs_of(record) <= runs_of(summary)
+
+
 def sync_record(manifest: str | Path, runs_dir: str | Path | None = None) -> list[Path]:
     """Copy every current run-directory summary into the manifest's record_dir (only those
-    that changed); returns the files written."""
+    that changed), and every unfinished one that adds runs to the record's (see _keep);
+    returns the files written."""
     meta, tables = read_manifest(manifest)
     src = _sources(meta, runs_dir, True)
     written: list[Path] = []
@@ -537,11 +571,12 @@ def sync_record(manifest: str | Path, runs_dir: str | Path | None = None) -> lis
             if r.same_as:
                 continue
             s = _read(src.run_path(t, r))
-            if s is None or stale_reason(r, s) is not None:
-                continue
             target = src.record_path(t, r)
             assert target is not None
-            if _read(target) != s:
+            old = _read(target)
+            if not _keep(r, s, old):
+                continue
+            if old != s:
                 write_json(target, s)
                 written.append(target)
     return written
