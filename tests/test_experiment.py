@@ -361,6 +361,11 @@ def test_an_unfinished_row_is_kept_in_the_record_and_finished_from_it(tmp_path, 
     done = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
     assert done["runs"][:2] == kept["runs"] and [r["seed"] for r in done["runs"]] == [0, 1, 2]
     assert "incomplete" not in page.read_text() and "| X | 3 |" in page.read_text()
+    # and a finished record is never replaced by a part of the row
+    shutil.rmtree(tmp_path / "runs")
+    run_experiment(str(cfg), tmp_path / "runs" / "a" / "x", [0], log=lambda m: None)
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "a"]) == 0
+    assert json.loads((tmp_path / "record" / "a" / "x.json").read_text()) == done and "| X | 3 |" in page.read_text()
 
 
 def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):

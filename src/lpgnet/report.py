@@ -542,8 +542,9 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
 
 def _keep(row: Row, summary: dict[str, Any] | None, record: dict[str, Any] | None) -> bool:
     """Whether a run-directory summary should replace the record's copy: when it answers
-    the row, or when it is a part of the row's experiment that holds every run the record
-    has (so an unfinished row is kept too, and a record never loses a run)."""
+    the row, or when it is a part of the row's experiment that holds every run an
+    unfinished record has (so an unfinished row is kept too, a finished record is never
+    replaced by a part, and a record never loses a run of the row)."""
     if summary is None:
         return False
     why = stale_reason(row, summary)
@@ -551,10 +552,10 @@ def _keep(row: Row, summary: dict[str, Any] | None, record: dict[str, Any] | Non
         return True
     if not why.startswith("incomplete"):
         return False
-    if record is None:
-        return True
-    kept = stale_reason(row, record)
-    return kept is not None and kept.startswith("incomplete") and runs_of(record) <= runs_of(summary)
+    kept = None if record is None else stale_reason(row, record)
+    if record is None or not (kept is None or kept.startswith("incomplete")):
+        return True  # nothing, or only a stale summary of another config, to lose
+    return kept is not None and runs_of(record) <= runs_of(summary)
 
 
 def sync_record(manifest: str | Path, runs_dir: str | Path | None = None) -> list[Path]:
