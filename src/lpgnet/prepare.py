@@ -257,8 +257,8 @@ def renumber(rows: list[dict[str, Any]], key: Any, dialog_key: Any = str) -> lis
 IEMOCAP_CODES = {"neu", "fru", "sad", "sur", "ang", "hap", "exc", "fea", "dis", "oth", "xxx"}
 LABEL4 = {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad"}  # the standard 4 classes, excited merged
 LABEL6 = {"hap", "sad", "neu", "ang", "exc", "fru"}  # the 6 classes of the ERC literature
-# An ordinary utterance id: Ses01F_impro01_F000 = dialogue Ses01F_impro01, speaker F, number 000.
-# Overlap lines (Ses01F_impro01_MX..., "M: ...") do not match and are ignored on purpose.
+# An ordinary utterance id: Ses01F_impro90_F000 = dialogue Ses01F_impro90, speaker F, number 000.
+# Overlap lines (Ses01F_impro90_MX..., "M: ...") do not match and are ignored on purpose.
 IEMOCAP_UTT = re.compile(r"(Ses(\d\d)[FM]_\S+)_([FM])\d{3}")
 IEMOCAP_LABEL_LINE = re.compile(r"\[\s*([0-9.]+)\s*-\s*([0-9.]+)\s*\]\s+(\S+)\s+(\S+)\s+\[.*\]\s*")
 IEMOCAP_TRANSCRIPT_LINE = re.compile(r"([^\s\[]+)\s*\[[^\]]*\]:\s?(.*)")
@@ -310,7 +310,7 @@ def _iemocap_labels(session_dir: Path, problems: Problems, notes: Counter[str], 
             except ValueError:
                 start = end = -1.0
             if not u:
-                problems.add("malformed_line", where, utt_id, "not an utterance id like Ses01F_impro01_F000")
+                problems.add("malformed_line", where, utt_id, "not an utterance id like Ses01F_impro90_F000")
             elif u.group(1) != path.stem:
                 problems.add("malformed_line", where, utt_id, f"utterance of dialogue {u.group(1)!r} in the file of {path.stem!r}")
             elif code not in IEMOCAP_CODES:
@@ -329,10 +329,10 @@ def _iemocap_labels(session_dir: Path, problems: Problems, notes: Counter[str], 
 
 
 def _iemocap_transcripts(path: Path, problems: Problems, notes: Counter[str]) -> dict[str, tuple[str, int]] | None:
-    """utterance id -> (text, line number) from one transcription file (``Ses01F_impro01_F000 [006.2500-008.5000]: Pardon, one moment.``).
+    """utterance id -> (text, line number) from one transcription file (``Ses01F_impro90_F000 [006.2500-008.5000]: Pardon, one moment.``).
 
     Lines whose first word is not an ordinary utterance id (overlaps such as
-    ``Ses01F_impro01_MX..`` or ``M: ...``) are ignored and counted in the notes.
+    ``Ses01F_impro90_MX..`` or ``M: ...``) are ignored and counted in the notes.
     None when the file is missing or unreadable.
     """
     if not path.exists():
