@@ -43,16 +43,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _experiment(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .experiment import parse_seeds, run_experiment
+    from .experiment import parse_seeds, read_summary, run_experiment
 
     seeds = parse_seeds(args.seeds)
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
     cfg = load_config(args.config, args.set)
-    reuse = None
-    if args.reuse:
-        from .experiment import read_summary
-
-        reuse = read_summary(args.reuse)
+    reuse = read_summary(args.reuse) if args.reuse else None
     summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite,
                              config_name=args.config, device=args.device, reuse=reuse)
     test = summary["test"]

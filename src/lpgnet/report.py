@@ -155,14 +155,23 @@ def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> st
     return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
 
 
+def row_folds(row: Row) -> list[str] | None:
+    """The protocols of a row's leave-one-out folds (as run_experiment names them), or None."""
+    return [f"loso-{g}" for g in row.folds] if row.folds else None
+
+
 def wanted_runs(row: Row) -> set[tuple[str | None, int]]:
     """The (fold, seed) pairs a row's experiment trains."""
-    folds: list[str | None] = [f"loso-{g}" for g in row.folds] if row.folds else [None]
-    return {(f, s) for f in folds for s in range(row.seeds)}
+    return {(f, s) for f in row_folds(row) or [None] for s in range(row.seeds)}
 
 
 def runs_of(summary: dict[str, Any]) -> set[tuple[str | None, int]]:
     return {(r.get("fold"), r.get("seed")) for r in summary.get("runs", [])}
+
+
+def _partial(why: str | None) -> bool:
+    """Whether a stale_reason says the summary is an unfinished part of its row."""
+    return why is not None and why.startswith("incomplete")
 
 
 def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
@@ -175,8 +184,7 @@ def stale_reason(row: Row, summary: dict[str, Any]) -> str | None:
         return f"incomplete: {len(have)} of its {len(wanted)} runs finished"
     if summary.get("seeds") != list(range(row.seeds)):
         return f"it has seeds {summary.get('seeds')}, the row asks for {row.seeds}"
-    folds = [f"loso-{g}" for g in row.folds] if row.folds else None
-    if summary.get("folds") != folds:
+    if summary.get("folds") != row_folds(row):
         return "its folds differ from the row's"
     if row.split not in summary:
         return f"its runs have no {row.split} scores"
@@ -223,7 +231,7 @@ def current_summary(src: Sources, table: Table, row: Row) -> tuple[dict[str, Any
         why = why or stale  # the run directory's reason first
     if why is None:
         return None, None
-    if why.startswith("incomplete"):
+    if _partial(why):
         return None, f"{why}; `lpgnet report --run` trains the rest (finished runs are reused, from the record too)"
     hint = ("`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)" if "config" not in why
             else "move the old directory (and its record) away, then `lpgnet report --run`")
@@ -457,8 +465,7 @@ def _run_missing(tables: list[Table], src: Sources, only: list[str] | None, shar
         summary, _ = current_summary(src, t, r)
         if summary is None or not shown[out] <= set(summary):
             say(f"=== {t.id} / {r.name}: {command(r, out)}")
-            folds = [f"loso-{g}" for g in r.folds] if r.folds else None
-            run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=folds, log=log, config_name=r.config,
+            run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=row_folds(r), log=log, config_name=r.config,
                            device=device, reuse=_read(src.record_path(t, r)))
 
 
@@ -550,12 +557,15 @@ def _keep(row: Row, summary: dict[str, Any] | None, record: dict[str, Any] | Non
     why = stale_reason(row, summary)
     if why is None:
         return True
-    if not why.startswith("incomplete"):
+    if not _partial(why):
         return False
-    kept = None if record is None else stale_reason(row, record)
-    if record is None or not (kept is None or kept.startswith("incomplete")):
-        return True  # nothing, or only a stale summary of another config, to lose
-    return kept is not None and runs_of(record) <= runs_of(summary)
+    if record is None:
+        return True
+    kept = stale_reason(row, record)
+    if kept is None:
+        return False  # a finished record is never replaced by a part
+    # a stale record (another config) has nothing of the row's to lose; an unfinished one must be covered
+    return not _partial(kept) or runs_of(record) <= runs_of(summary)
 
 
 def sync_record(manifest: str | Path, runs_dir: str | Path | None = None) -> list[Path]:
