@@ -10,8 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from lpgnet.data.synthetic import SyntheticConfig, make_synthetic
-from lpgnet.model import LPGNet, LPGNetConfig
+from lpgnet.config import SyntheticConfig
+from lpgnet.data.synthetic import make_synthetic
+from lpgnet.models.lpgnet.model import LPGNet, LPGNetConfig
 
 torch.set_num_threads(1)
 

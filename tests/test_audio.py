@@ -20,7 +20,7 @@ import torch
 from lpgnet import ConfigError, DataError
 from lpgnet.config import from_dict
 from lpgnet.features.audio import AudioEncoder, AudioEncoderConfig, load_audio
-from lpgnet.features.cache import folder_sha256
+from lpgnet.files import folder_sha256
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lpgnet.bench import bench_model, epoch_seconds, run_config
+from lpgnet.benchmarks.efficiency import bench_model, epoch_seconds, run_config
 from lpgnet.cli import main
+from lpgnet.benchmarks.efficiency import render as render_bench
 from lpgnet.registry import build_model
-from lpgnet.report import _bench_lines
-
 
 CONFIGS = Path("configs/iemocap")
 
@@ -25,7 +24,7 @@ def test_bench_writes_the_documented_json_and_plot(tmp_path):
     assert report["env"]["threads"] == 1 and report["env"]["torch"] == torch.__version__ and report["env"]["cpu"]
     # the machine's matmul reference, so figures from different times can be compared
     assert report["env"]["matmul_gflops_start"] > 0 and report["env"]["matmul_gflops_end"] > 0
-    head = _bench_lines(report, out)[0]
+    head = render_bench(report, out)[0]
     assert f"fp32 matmul {report['env']['matmul_gflops_start']:.0f} GFLOP/s at the start" in head
     for key in ("models", "models_iemocap"):
         for name in ("lpgnet", "sdt"):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from lpgnet import DataError
-from lpgnet.data import DataBundle, Dialogue, SyntheticConfig, make_synthetic
+from lpgnet.config import SyntheticConfig
+from lpgnet.data import DataBundle, Dialogue, make_synthetic
 from lpgnet.data.batching import batch_indices, collate, tensorize
-from lpgnet.data.conversation import carve_validation
+from lpgnet.data.conversation import IGNORE, carve_validation
 from lpgnet.data.synthetic import LABELS
-from lpgnet.distillation import IGNORE
 
 
 def test_synthetic_is_deterministic_and_speaker_disjoint():

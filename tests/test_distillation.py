@@ -7,7 +7,10 @@ import math
 import pytest
 import torch
 
-from lpgnet.distillation import IGNORE, LossConfig, balanced_class_weights, self_distillation_loss
+from lpgnet.config import LossConfig
+from lpgnet.data.conversation import IGNORE
+from lpgnet.models.lpgnet.distillation import self_distillation_loss
+from lpgnet.training.loop import balanced_class_weights
 
 
 def softmax(row):

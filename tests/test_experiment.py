@@ -8,15 +8,20 @@ import statistics
 import pytest
 
 from lpgnet import ConfigError, DataError, RunDirError, load_config
-from lpgnet import experiment as exp_mod
+from lpgnet.experiments import runner as exp_mod
 from lpgnet.cli import main
 from lpgnet.data.jsonl import load_jsonl_bundle
-from lpgnet.experiment import parse_seeds, run_experiment
-from lpgnet.report import build_report
+from lpgnet.experiments.render import build_sections, join_sections
+from lpgnet.experiments.runner import parse_seeds, run_experiment
 
 QUICK = ["train.epochs=2", "train.progress=false", "model.d_model=16", "model.heads=2",
          "data.synthetic.train_dialogues=20", "data.synthetic.test_dialogues=6", "data.synthetic.d_text=8",
          "data.synthetic.d_audio=4"]
+
+
+def results_page(manifest, **kw) -> str:
+    """The whole results page a manifest renders (what ``lpgnet report`` writes)."""
+    return join_sections(build_sections(manifest, **kw))
 
 
 def test_parse_seeds():
@@ -159,7 +164,7 @@ def test_report_from_a_manifest(tmp_path, monkeypatch):
         f"      - {{name: Later, config: {cfg}, set: [model.dropout=0.2]}}\n"
         f"      - {{name: Once, config: {cfg}, seeds: 1}}\n"
     )
-    text = build_report(manifest)
+    text = results_page(manifest)
     assert "not run yet" in text and "87.99 / 87.96" not in text.split("| LPGNet |")[0]
     assert main(["report", "--manifest", str(manifest), "--out", str(tmp_path / "R.md"), "--run", "--only", "t"]) == 0
     text = (tmp_path / "R.md").read_text()
@@ -192,12 +197,12 @@ def test_report_same_as_rows_reuse_another_rows_experiment(tmp_path):
         f"  - {{id: a, title: A, rows: [{{name: X, config: {cfg}, seeds: 2}}]}}\n"
         f"  - {{id: b, title: B, kind: per_class, rows: [{{name: Y, same_as: a/x}}]}}\n"
     )
-    text = build_report(manifest, run=True, log=lambda m: None)
+    text = results_page(manifest, run=True, log=lambda m: None)
     assert not (tmp_path / "runs" / "b").exists()  # nothing run twice
     assert "**Y** (test, N = 2" in text and "the experiment of row a/x" in text
     manifest.write_text(manifest.read_text().replace("same_as: a/x", "same_as: a/nope"))
     with pytest.raises(ConfigError, match="same_as 'a/nope' names no row"):
-        build_report(manifest)
+        results_page(manifest)
 
 
 def test_changed_data_is_never_mixed_into_a_resumed_experiment(tmp_path):
@@ -228,13 +233,13 @@ def test_manifest_errors_name_the_problem(tmp_path):
     m = tmp_path / "m.yaml"
     m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml, seeds: ten}]}\n")
     with pytest.raises(ConfigError, match=r"tables\[0\].rows\[0\].seeds: expected int"):
-        build_report(m)
+        results_page(m)
     m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}, {name: a, config: d.yaml}]}\n")
     with pytest.raises(ConfigError, match="share the key 'a'"):
-        build_report(m)
+        results_page(m)
     m.write_text("- just a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
-        build_report(m)
+        results_page(m)
 
 
 def test_a_stale_summary_is_flagged_not_shown(tmp_path):
@@ -243,9 +248,9 @@ def test_a_stale_summary_is_flagged_not_shown(tmp_path):
                    "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n")
     m = tmp_path / "m.yaml"
     m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: t, title: T, rows: [{{name: A, config: {cfg}, seeds: 1}}]}}\n")
-    build_report(m, run=True, log=lambda msg: None)
+    results_page(m, run=True, log=lambda msg: None)
     cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: 2"))
-    text = build_report(m)  # the old figures are not shown as the row's result
+    text = results_page(m)  # the old figures are not shown as the row's result
     assert "| A | out of date: its config changed" in text and "±" not in text
 
 
@@ -257,7 +262,7 @@ def test_report_renders_benchmark_json(tmp_path):
     m = tmp_path / "m.yaml"
     m.write_text(f"tables: []\nbenchmarks:\n  - {{title: Speed, kind: train_speed, file: {speed}, command: python b.py}}\n"
                  f"  - {{title: Text, kind: text_features, file: {tmp_path / 'missing.json'}, command: python t.py}}\n")
-    text = build_report(m)
+    text = results_page(m)
     assert "| `c.yaml` | 256 | 1,234 | 1.50 | 30.0 | 20.0 | 20% | 0.10 / 0.90 |" in text
     assert "not run yet" in text and "python t.py" in text
 
@@ -279,7 +284,7 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
                  "  - {text: 'acc', row: t/a, at_least: 0.78}\n"
                  "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
                  "  - {text: 'later', row: t/c, at_least: 0.5}\n")
-    text = build_report(m)
+    text = results_page(m)
     assert "| acc | accuracy 0.8100 (N = 2) | yes |" in text
     assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2 / 2) | **no** |" in text
     assert "| later | not run yet | |" in text
@@ -326,11 +331,11 @@ def test_the_record_regenerates_the_page_without_the_run_directories(tmp_path):
     kept = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
     assert kept == json.loads((tmp_path / "runs" / "a" / "x" / "summary.json").read_text())
     shutil.rmtree(tmp_path / "runs")  # a clean clone: no run directories, only the record
-    assert build_report(m) == first
-    assert "not run yet" in build_report(m, use_record=False)
+    assert results_page(m) == first
+    assert "not run yet" in results_page(m, use_record=False)
     # a record that no longer answers its row (the config changed) is flagged, not shown
     (tmp_path / "quick.yaml").write_text((tmp_path / "quick.yaml").read_text().replace("epochs: 1", "epochs: 2"))
-    assert "| X | out of date: its config changed" in build_report(m)
+    assert "| X | out of date: its config changed" in results_page(m)
 
 
 def test_an_unfinished_row_is_kept_in_the_record_and_finished_from_it(tmp_path, monkeypatch):
@@ -391,7 +396,8 @@ def test_the_shipped_manifest_and_its_record_agree(monkeypatch):
     in its record still answers its row (a config edit would leave it stale)."""
     from pathlib import Path
 
-    from lpgnet.report import Sources, read_manifest, stale_reason
+    from lpgnet.experiments.manifest import read_manifest
+    from lpgnet.experiments.record import Sources, stale_reason
 
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)  # the manifest's paths are relative to the repository root

@@ -10,7 +10,7 @@ import torch
 
 from lpgnet import load_config, load_pretrained, train
 from lpgnet.cli import main
-from lpgnet.export import example, graph_inputs
+from lpgnet.serving.export import example, graph_inputs
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import WORDS
 from safetensors.numpy import load_file
 
-from conftest import WORDS
 from lpgnet.cli import main
-from lpgnet.extract import ExtractConfig, extract
+from lpgnet.config import TextEncoderConfig
 from lpgnet.features import text as text_mod
-from lpgnet.features.text import TextEncoderConfig
+from lpgnet.features.extract import ExtractConfig, extract
 
 
 def write_conv(folder, rows=None):
@@ -57,12 +57,12 @@ def test_extraction_resumes_and_reuses_the_cache(tmp_path, tiny_bert, monkeypatc
             raise KeyboardInterrupt  # interrupted after the first chunk was stored
         return real(model, tok, texts, cfg, desc)
 
-    monkeypatch.setattr("lpgnet.extract.encode", flaky)
+    monkeypatch.setattr("lpgnet.features.extract.encode", flaky)
     with pytest.raises(KeyboardInterrupt):
         extract(text_cfg(folder, tiny_bert, tmp_path, chunk=5), log=lambda m: None)
     assert not (folder / "features.jsonl").exists()  # nothing partial in the output
     calls.clear()
-    monkeypatch.setattr("lpgnet.extract.encode", lambda *a, **k: (calls.append(len(a[2])), real(*a, **k))[1])
+    monkeypatch.setattr("lpgnet.features.extract.encode", lambda *a, **k: (calls.append(len(a[2])), real(*a, **k))[1])
     extract(text_cfg(folder, tiny_bert, tmp_path, chunk=5), log=lambda m: None)
     assert sum(calls) == 12 - 5  # only what the interruption lost
     calls.clear()
@@ -79,7 +79,7 @@ def test_a_changed_text_is_recomputed_alone(tmp_path, tiny_bert, monkeypatch):
     write_conv(folder, rows)
     calls = []
     real = text_mod.encode
-    monkeypatch.setattr("lpgnet.extract.encode", lambda *a, **k: (calls.append(list(a[2])), real(*a, **k))[1])
+    monkeypatch.setattr("lpgnet.features.extract.encode", lambda *a, **k: (calls.append(list(a[2])), real(*a, **k))[1])
     extract(text_cfg(folder, tiny_bert, tmp_path, overwrite=True), log=lambda m: None)
     assert calls == [["terrible terrible"]]
 
@@ -132,7 +132,7 @@ def test_extracted_features_train_a_model(tmp_path, tiny_bert):
     result = train(cfg, log=lambda m: None, out_dir=tmp_path / "run")
     assert result.metrics["test"]["accuracy"] > 0.9  # "happy" vs "sad" is all there is to learn
     # the extraction report records its encoder, so the run can embed new raw text the same way
-    from lpgnet.predict import Predictor
+    from lpgnet.serving.predict import Predictor
 
     predictor = Predictor.from_run(tmp_path / "run")
     vec = read(folder / "features.jsonl")[0]["text_emb"]

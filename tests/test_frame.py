@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lpgnet import ConfigError, load_config, load_pretrained, train
-from lpgnet.frame import FrameLPGNet, FrameLPGNetConfig
+from lpgnet.models.lpgnet.frame import FrameLPGNet, FrameLPGNetConfig
 
 
 def frame_model(**kw) -> FrameLPGNet:
@@ -69,7 +69,7 @@ def test_frame_model_trains_on_synthetic_frames_and_round_trips(tmp_path):
 def test_text_token_frames_from_the_encoder_with_utterance_level_audio(tmp_path, tiny_bert):
     from test_predict import write_corpus
 
-    from lpgnet.train import load_data
+    from lpgnet.training.setup import load_data
 
     write_corpus(tmp_path)
     cfg = load_config(None, ["model.name=lpgnet_frame", "model.d_model=16", "model.heads=2", "train.epochs=3",

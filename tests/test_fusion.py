@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lpgnet.fusion import ConcatFusion, DualGatedFusion, MultimodalGate, UnimodalGate
-from lpgnet.lpia import PATHS
+from lpgnet.models.lpgnet.fusion import (
+    ConcatFusion,
+    DualGatedFusion,
+    MultimodalGate,
+    UnimodalGate,
+)
+from lpgnet.models.lpgnet.lpia import PATHS
 
 
 def outputs(d=8, b=2, n=5):

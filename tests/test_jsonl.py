@@ -8,8 +8,8 @@ import pytest
 
 from lpgnet import DataError, load_config, train
 from lpgnet.cli import main
+from lpgnet.data.conversation import IGNORE
 from lpgnet.data.jsonl import load_jsonl_bundle
-from lpgnet.distillation import IGNORE
 
 LABELS = ["neg", "neu", "pos"]
 

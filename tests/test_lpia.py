@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import tiny_model
-from lpgnet.lpia import PATHS, GlobalCompression, MaskedAttention, ModalityProjection, active_paths
+
+from lpgnet.models.lpgnet.lpia import (
+    PATHS,
+    GlobalCompression,
+    MaskedAttention,
+    ModalityProjection,
+    active_paths,
+)
 
 VARIANTS = [
     {},

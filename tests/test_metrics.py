@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lpgnet.metrics import compute_metrics
+from lpgnet.training.metrics import compute_metrics
 
 
 def test_one_vs_all_accuracy_identity():

@@ -6,13 +6,22 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-
 from conftest import tiny_config, tiny_model
-from lpgnet import ConfigError, DataError, LPGNet, LPGNetConfig, LinearBaseline, LinearConfig, build_model, load_pretrained
-from lpgnet.fusion import ConcatFusion
-from lpgnet.layers import SpeakerConfig
+from safetensors import safe_open
 from test_lpia import VARIANTS
+
+from lpgnet import (
+    ConfigError,
+    DataError,
+    LinearBaseline,
+    LinearConfig,
+    LPGNet,
+    LPGNetConfig,
+    build_model,
+    load_pretrained,
+)
+from lpgnet.models.base import SpeakerConfig
+from lpgnet.models.lpgnet.fusion import ConcatFusion
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "paper")

@@ -7,11 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from lpgnet import DataError, SDTConfig, build_model, load_config, load_pretrained, train
+from lpgnet import (
+    DataError,
+    SDTConfig,
+    build_model,
+    load_config,
+    load_pretrained,
+    train,
+)
 from lpgnet.data.batching import speaker_indices, tensorize
 from lpgnet.data.conversation import Dialogue
-from lpgnet.layers import SpeakerConfig
-from lpgnet.sdt import EncoderLayer
+from lpgnet.models.base import SpeakerConfig
+from lpgnet.models.sdt import EncoderLayer
 
 IO = dict(d_text=12, d_audio=7, num_classes=4)
 PEERS = {

@@ -11,7 +11,7 @@ import torch
 
 from lpgnet import load_config, train
 from lpgnet.cli import main
-from lpgnet.predict import Predictor
+from lpgnet.serving.predict import Predictor
 
 LABELS = ["neg", "pos"]
 
@@ -89,7 +89,8 @@ def test_raw_text_through_the_runs_frozen_encoder(tmp_path, tiny_bert):
                     f"data.text_encoder.cache_dir={tmp_path / 'cache'}", text_feature=None)
     predictor = Predictor.from_run(run)
     dialogue = [r for r in rows if r["dialog_id"] == "d14"]
-    from lpgnet.features.text import TextEncoderConfig, encode, load_encoder
+    from lpgnet.config import TextEncoderConfig
+    from lpgnet.features.text import encode, load_encoder
 
     vecs = encode(*load_encoder(tiny_bert), [r["text"] for r in dialogue], TextEncoderConfig(pooling="mean"))
     predictor.fields["text"] = "vec"  # the same vectors given as a precomputed field must agree
@@ -109,7 +110,8 @@ def test_a_fine_tuned_text_run_embeds_raw_text_with_its_kept_encoder(tmp_path, t
     kept = json.loads((run / "metrics.json").read_text())["text_encoder_dir"]
     assert kept.startswith(str(tmp_path / "cache"))  # in the feature cache, once, not copied into every run
     dialogue = [r for r in rows if r["dialog_id"] == "d14"]
-    from lpgnet.features.text import TextEncoderConfig, encode, load_encoder
+    from lpgnet.config import TextEncoderConfig
+    from lpgnet.features.text import encode, load_encoder
 
     vecs = encode(*load_encoder(kept), [r["text"] for r in dialogue], TextEncoderConfig(pooling="mean"))
     predictor = Predictor.from_run(run)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lpgnet import prepare
+from lpgnet.data.prepare import common, iemocap, meld, table
 from lpgnet.cli import main
+from lpgnet.data.conversation import IGNORE
 from lpgnet.data.jsonl import load_jsonl_bundle
-from lpgnet.distillation import IGNORE
 
 NO_FEATURES = {"text": None, "audio": None}
 
@@ -95,7 +95,7 @@ def make_iemocap(tmp_path):
 
 def test_iemocap_fields_order_labels_speakers_and_splits(tmp_path):
     root = make_iemocap(tmp_path)
-    result = prepare.prepare_iemocap(root, tmp_path / "out")
+    result = iemocap.prepare_iemocap(root, tmp_path / "out")
     rows = read_rows(tmp_path / "out")
     assert result.utterances == len(rows) == 9 and result.dialogues == 3 and not result.problems.counts
     assert [r["dialog_id"] for r in rows] == ["Ses01F_impro90"] * 4 + ["Ses01M_script90_1"] * 3 + ["Ses05F_impro90"] * 2
@@ -128,7 +128,7 @@ def test_iemocap_fields_order_labels_speakers_and_splits(tmp_path):
 
 def test_iemocap_output_loads_with_the_jsonl_reader(tmp_path):
     make_iemocap(tmp_path)
-    prepare.prepare_iemocap(tmp_path / "IEMOCAP_full_release", tmp_path / "out")
+    iemocap.prepare_iemocap(tmp_path / "IEMOCAP_full_release", tmp_path / "out")
     data, splits = tmp_path / "out/utterances.jsonl", tmp_path / "out/splits.json"
     bundle = load_jsonl_bundle(data, splits, "session5", "label4", ["ang", "hap", "neu", "sad"], NO_FEATURES, read_text=True)
     assert [d.dialog_id for d in bundle.splits["test"]] == ["Ses05F_impro90"]
@@ -287,12 +287,12 @@ def make_meld(tmp_path, clip=None, edit=None):
 @pytest.fixture
 def fake_ffmpeg(monkeypatch):
     """Pretend ffmpeg is installed: prepare only looks clips up, so placeholders do on CI."""
-    monkeypatch.setattr(prepare, "find_ffmpeg", lambda: "/usr/bin/ffmpeg")
+    monkeypatch.setattr(meld, "find_ffmpeg", lambda: "/usr/bin/ffmpeg")
 
 
 def test_meld_fields_turns_splits_and_decoding(tmp_path, fake_ffmpeg):
     root = make_meld(tmp_path)
-    result = prepare.prepare_meld(root, tmp_path / "out")
+    result = meld.prepare_meld(root, tmp_path / "out")
     rows = read_rows(tmp_path / "out")
     assert result.utterances == 9 and not result.problems.counts
     assert [r["utt_id"] for r in rows] == ["train_dia0_utt0", "train_dia0_utt1", "train_dia0_utt2", "train_dia2_utt0",
@@ -318,11 +318,11 @@ def test_meld_text_only_without_ffmpeg_or_when_asked(tmp_path, monkeypatch, caps
     root = make_meld(tmp_path)
     for folder in ("train", "dev_splits_complete", "test"):
         shutil.rmtree(root / folder)  # no clip needed when text-only
-    monkeypatch.setattr(prepare, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(meld, "find_ffmpeg", lambda: None)
     code, out, _ = run_cli(["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "a")], capsys)
     assert code == 0 and "text-only" in out and "ffmpeg not found on PATH" in out
     assert all("audio_path" not in r for r in read_rows(tmp_path / "a")) and len(read_rows(tmp_path / "a")) == 9
-    monkeypatch.setattr(prepare, "find_ffmpeg", lambda: "/usr/bin/ffmpeg")
+    monkeypatch.setattr(meld, "find_ffmpeg", lambda: "/usr/bin/ffmpeg")
     code, out, _ = run_cli(["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "b"), "--text-only"], capsys)
     assert code == 0 and "--text-only given" in out and all("audio_path" not in r for r in read_rows(tmp_path / "b"))
 
@@ -385,12 +385,12 @@ def test_meld_missing_column_or_file_is_always_fatal(tmp_path, capsys, fake_ffmp
 def test_meld_clip_search_reports_the_folders_it_tried(tmp_path, fake_ffmpeg):
     root = make_meld(tmp_path)
     (root / "test").rename(root / "elsewhere")
-    result = prepare.prepare_meld(root, tmp_path / "out")
+    result = meld.prepare_meld(root, tmp_path / "out")
     assert result.problems.counts == {"missing_audio": 2}
     assert "no clip folder exists for test" in result.problems.examples["missing_audio"][0]
     assert any("test: no clip folder found" in n for n in result.notes)
     (root / "elsewhere/output_repeated_splits_test").rename(root / "output_repeated_splits_test")  # moved up: found too
-    assert not prepare.prepare_meld(root, tmp_path / "out", overwrite=True).problems.counts
+    assert not meld.prepare_meld(root, tmp_path / "out", overwrite=True).problems.counts
 
 
 # ----------------------------------------------------------------------------- table
@@ -431,7 +431,7 @@ def test_table_paths_labels_and_given_splits(tmp_path, capsys):
 
 def test_table_without_optional_columns_writes_no_splits(tmp_path):
     csv_path = make_table(tmp_path, rows=["a,0,First,wav/a0.wav"], header="dialog_id,turn,text,audio_path")
-    result = prepare.prepare_table(csv_path, tmp_path / "out")
+    result = table.prepare_table(csv_path, tmp_path / "out")
     assert read_rows(tmp_path / "out") == [{"utt_id": "a_0", "dialog_id": "a", "turn": 0, "text": "First",
                                              "audio_path": str(tmp_path / "mine/wav/a0.wav")}]
     assert not (tmp_path / "out/splits.json").exists() and any("no splits.json" in line for line in result.summary())
@@ -451,7 +451,7 @@ def test_table_bad_rows_skipped_by_default_fatal_when_strict(tmp_path, capsys, l
     if kind == "duplicate":
         csv_path.write_text(csv_path.read_text().replace("a,1,Second", "a,0,Second"))
     where = f"{csv_path}:3: " + (f"{utt_id}: " if utt_id else "")
-    result = prepare.prepare_table(csv_path, tmp_path / "out")
+    result = table.prepare_table(csv_path, tmp_path / "out")
     assert result.problems.counts == {kind: 1} and result.problems.examples[kind][0].startswith(where)
     assert result.utterances == 2
     code, _, err = run_cli(["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "s"), "--strict"], capsys)
@@ -482,7 +482,7 @@ def test_existing_output_is_refused_then_replaced_only_when_complete(tmp_path, c
     csv_path = make_table(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    prepare.prepare_table(csv_path, out)  # an empty folder is fine
+    table.prepare_table(csv_path, out)  # an empty folder is fine
     (out / "mine.txt").write_text("keep me")
     argv = ["prepare", "table", "--csv", str(csv_path), "--out", str(out)]
     code, _, err = run_cli(argv, capsys)
@@ -502,5 +502,5 @@ def test_existing_output_is_refused_then_replaced_only_when_complete(tmp_path, c
 
 
 def test_decode_text_keeps_utf8_and_repairs_windows_1252_bytes():
-    text, repaired = prepare.decode_text(b"\xef\xbb\xbfcaf\xc3\xa9\nI\x92m \x93here\x94, caf\xc3\xa9\nok")
+    text, repaired = common.decode_text(b"\xef\xbb\xbfcaf\xc3\xa9\nI\x92m \x93here\x94, caf\xc3\xa9\nok")
     assert text == "café\nI\u2019m \u201chere\u201d, café\nok" and repaired == 1

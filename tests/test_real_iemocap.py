@@ -33,7 +33,7 @@ def iemocap(*extra):
 
 
 def test_reader_matches_the_bundle_readme_counts():
-    from lpgnet.train import load_data
+    from lpgnet.training.setup import load_data
 
     bundle = load_data(iemocap())
     labelled = {s: int((bundle.labels(s) >= 0).sum()) for s in bundle.splits}
@@ -42,7 +42,7 @@ def test_reader_matches_the_bundle_readme_counts():
 
 
 def test_leave_one_session_out_folds_partition_the_sessions():
-    from lpgnet.train import load_data
+    from lpgnet.training.setup import load_data
 
     tests = []
     for s in range(1, 6):

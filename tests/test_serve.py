@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from lpgnet.predict import Predictor
 from test_predict import quick_run, write_corpus
+
+from lpgnet.serving.predict import Predictor
 
 fastapi = pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from lpgnet.serve import create_app  # noqa: E402
+from lpgnet.serving.serve import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")

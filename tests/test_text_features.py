@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import WORDS
 
 from lpgnet import ConfigError, load_config
 from lpgnet.features import text as text_mod
 from lpgnet.features.text import pool, resolve_encoder
-from conftest import WORDS
-from lpgnet.train import load_data
+from lpgnet.training.setup import load_data
 
 
 def write_corpus(tmp_path, n=10, text_of=None):

@@ -139,7 +139,7 @@ def test_console_script_prints_no_traceback(tmp_path):
 def test_default_run_beats_a_context_free_linear_model(tmp_path):
     """The built-in data rewards dialogue context: LPGNet (default preset) must score far
     above chance (1/6) and clearly above the context-free linear baseline. Figures and
-    wall time: python benchmarks/synthetic_default.py."""
+    wall time: python -m lpgnet.benchmarks.synthetic_default."""
     lpg = train(load_config("synthetic", ["train.progress=false"])).metrics["test"]["accuracy"]
     lin = train(load_config("synthetic-linear", ["train.progress=false"])).metrics["test"]["accuracy"]
     assert lpg > 0.6 > 1 / 6
@@ -150,7 +150,7 @@ def test_modality_dropout_never_drops_both_and_trains():
     import numpy as np
     import torch
 
-    from lpgnet.train import drop_modalities
+    from lpgnet.training.loop import drop_modalities
 
     t, a = torch.zeros(64, 50, 3), torch.zeros(64, 50, 2)
     dt, da = drop_modalities(t, a, 0.3, np.random.default_rng(0))
@@ -178,7 +178,7 @@ def test_device_is_where_training_runs_not_part_of_the_result(tmp_path, capsys):
     import torch
 
     from lpgnet.errors import ConfigError
-    from lpgnet.train import resolve_device
+    from lpgnet.training.setup import resolve_device
 
     a = train(small(), device="cpu")
     assert a.metrics["device"] == "cpu" and a.metrics["test"] == train(small()).metrics["test"]

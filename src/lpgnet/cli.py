@@ -1,7 +1,8 @@
 """``lpgnet`` command line: train, evaluate, experiment, report, bench, extract, export, predict, serve.
 
 Every user mistake (config, data, run directory) ends as one ``error: ...`` line on
-stderr with exit status 2; no stack trace.
+stderr with exit status 2; no stack trace. Each command imports what it runs when it
+runs, so ``lpgnet predict`` and ``lpgnet serve`` never load the training code.
 """
 
 from __future__ import annotations
@@ -10,14 +11,49 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import LPGNetError, RunDirError
-from .prepare import add_prepare_parser
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .data.prepare import prepare_iemocap, prepare_meld, prepare_table
+
+    common = dict(out=args.out, strict=args.strict, overwrite=args.overwrite)
+    if args.corpus == "iemocap":
+        result = prepare_iemocap(args.root, **common)
+    elif args.corpus == "meld":
+        result = prepare_meld(args.root, text_only=args.text_only, **common)
+    else:
+        result = prepare_table(args.csv, **common)
+    print("\n".join(result.summary()))
+    return 0
+
+
+def add_prepare_parser(subparsers: Any) -> None:
+    """Register ``lpgnet prepare {iemocap,meld,table}`` on the main parser's subcommands."""
+    p = subparsers.add_parser("prepare", help="convert IEMOCAP, MELD or a CSV table into the JSONL conversation format")
+    sub = p.add_subparsers(dest="corpus", required=True)
+    specs = [
+        ("iemocap", "IEMOCAP_full_release folder -> utterances.jsonl, splits.json (session5)", "--root", "the IEMOCAP_full_release folder"),
+        ("meld", "MELD.Raw folder -> utterances.jsonl, splits.json (meld: train/valid/test)", "--root", "the MELD.Raw folder (CSVs and clip folders)"),
+        ("table", "CSV (dialog_id, turn, text, audio_path [, label, speaker, split]) -> utterances.jsonl", "--csv", "the CSV file"),
+    ]
+    for name, help_text, source, source_help in specs:
+        q = sub.add_parser(name, help=help_text)
+        q.add_argument(source, required=True, help=source_help)
+        q.add_argument("--out", required=True, help="output folder (utterances.jsonl, splits.json, prepare-report.json)")
+        q.add_argument("--strict", action="store_true", help="stop at the first problem instead of skipping and counting it")
+        q.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new output is complete")
+        if name == "meld":
+            q.add_argument("--text-only", action="store_true", help="write no audio paths (also automatic when ffmpeg is not on PATH)")
+        q.set_defaults(func=_prepare)
 
 
 def _train(args: argparse.Namespace) -> int:
     from .config import DEFAULT_PRESET, load_config
-    from .train import check_out_dir, train
+    from .runs import check_out_dir
+    from .training.loop import train
 
     cfg = load_config(args.config or DEFAULT_PRESET, args.set)
     check_out_dir(args.out, args.overwrite)  # before any data is built
@@ -26,8 +62,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run
-    from .metrics import format_metrics
+    from .training.evaluate import evaluate_run
+    from .training.metrics import format_metrics
 
     overrides = list(args.set or []) + ([f"data.path={args.data}"] if args.data else [])
     result = evaluate_run(args.run, split=args.split, overrides=overrides or None)
@@ -43,7 +79,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _experiment(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .experiment import parse_seeds, read_summary, run_experiment
+    from .experiments.runner import parse_seeds, read_summary, run_experiment
 
     seeds = parse_seeds(args.seeds)
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
@@ -62,7 +98,7 @@ def _experiment(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from .errors import ConfigError
-    from .report import write_report
+    from .experiments.render import write_report
 
     try:
         k, n = (int(v) for v in args.shard.split("/"))
@@ -76,7 +112,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import MODELS, run_bench
+    from .benchmarks.efficiency import MODELS, run_bench
     from .errors import ConfigError
     from .registry import available_models
 
@@ -97,8 +133,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from .extract import ExtractConfig, extract
-    from .features.text import TextEncoderConfig
+    from .config import TextEncoderConfig
+    from .features.extract import ExtractConfig, extract
 
     text = None
     if args.text_encoder:
@@ -120,7 +156,7 @@ def _extract(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from .files import write_text
-    from .predict import Predictor, check_predict_args
+    from .serving.predict import Predictor, check_predict_args
 
     check_predict_args(args.run, args.input)
     if args.out and Path(args.out).exists() and not args.overwrite:
@@ -136,7 +172,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+    from .serving.serve import serve
 
     if args.threads:
         import torch
@@ -149,7 +185,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from .serving.export import export_onnx
 
     info = export_onnx(args.run, args.out, overwrite=args.overwrite)
     print(f"{info['out']}: inputs {', '.join(info['inputs'])} -> {', '.join(info['outputs'])}; "

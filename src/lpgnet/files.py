@@ -1,7 +1,9 @@
-"""Atomic file writes: a crash or a full disk never leaves a half-written file behind."""
+"""Files: atomic writes (a crash or a full disk never leaves a half-written file behind) and
+content hashes (what a cache or a run records about the data it saw)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -45,3 +47,35 @@ def write_text(target: str | Path, text: str) -> None:
 
 def write_json(target: str | Path, obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2) + "\n")
+
+
+_BLOCK = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(_BLOCK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_FOLDER_HASHES: dict[tuple, str] = {}
+
+
+def folder_sha256(folder: str | Path, skip: tuple[str, ...] = ("README.md", ".gitattributes")) -> str:
+    """Hash of every file under ``folder`` (names and bytes), e.g. a model's weights.
+
+    Remembered for the process while no file's size or modification time changes, so
+    a multi-seed experiment hashes a large checkpoint once, not once per seed.
+    """
+    folder = Path(folder)
+    files = sorted(q for q in folder.rglob("*") if q.is_file() and q.name not in skip)
+    signature = (str(folder.resolve()), *((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
+    if signature not in _FOLDER_HASHES:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(file_sha256(p).encode())
+        _FOLDER_HASHES[signature] = h.hexdigest()
+    return _FOLDER_HASHES[signature]

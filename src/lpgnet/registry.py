@@ -7,7 +7,12 @@ Each model module registers its ``nn.Module`` class together with its config dat
 
 A config's ``name`` field picks the entry, so ``model: {name: linear}`` in a YAML file is
 all it takes to train a baseline with the same trainer. Every registered model takes
-``(text, audio, mask)`` and returns a :class:`lpgnet.model.ModelOutput`.
+``(text, audio, mask)`` and returns a :class:`lpgnet.models.base.ModelOutput`.
+
+A leaf, as timm's registry: it imports nothing of the package, so config, models and
+everything above can use it without an import cycle. The entries are filled by
+importing ``lpgnet.models``, which ``import lpgnet`` does first: any ``lpgnet.*``
+import finds every model registered.
 """
 
 from __future__ import annotations
@@ -27,13 +32,7 @@ def register_model(name: str, config_cls: type) -> Callable[[type], type]:
     return decorator
 
 
-def _ensure_loaded() -> None:
-    # Importing the model modules runs their @register_model decorators.
-    from . import baselines, frame, model, sdt  # noqa: F401
-
-
 def _entry(name: str) -> tuple[type, type]:
-    _ensure_loaded()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r} (registered: {', '.join(sorted(_MODELS))})")
     return _MODELS[name]
@@ -52,5 +51,4 @@ def build_model(config: Any) -> Any:
 
 
 def available_models() -> list[str]:
-    _ensure_loaded()
     return sorted(_MODELS)

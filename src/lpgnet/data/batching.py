@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..distillation import IGNORE
-from .conversation import Dialogue
+from .conversation import IGNORE, Dialogue
 
 
 @dataclass
@@ -140,9 +139,12 @@ def _collate_dialogues(items: list[TensorDialogue]) -> Batch:
 
 
 def batch_indices(
-    lengths: list[int], batch_size: int, rng: np.random.Generator | None = None, bucket: bool = True
+    lengths: list[int], batch_size: int, rng: np.random.Generator | None = None, bucket: bool = True,
+    merge_single: bool = True,
 ) -> list[list[int]]:
-    """Index lists of batches. ``rng`` None = evaluation order (sorted, deterministic)."""
+    """Index lists of batches of similar length (little padding); ``rng`` None = evaluation
+    order (sorted, deterministic), else lengths jittered and batches shuffled each epoch.
+    ``merge_single``: fold a one-item last batch into the one before (BatchNorm needs two)."""
     idx = np.arange(len(lengths))
     if rng is None:
         order = idx[np.argsort(lengths, kind="stable")] if bucket else idx
@@ -153,7 +155,7 @@ def batch_indices(
     else:
         order = rng.permutation(idx)
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    if len(batches) > 1 and len(batches[-1]) == 1:
+    if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
         # BatchNorm (6) needs two dialogues for batch statistics: no one-dialogue batch.
         batches[-2].extend(batches.pop())
     rng.shuffle(batches)  # type: ignore[arg-type]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..distillation import IGNORE
 from ..errors import DataError
 
 SPLITS = ("train", "valid", "test")
+IGNORE = -100  # label of padding and of unlabelled context utterances (PyTorch's ignore_index)
 
 
 @dataclass

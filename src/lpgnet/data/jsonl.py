@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..distillation import IGNORE
 from ..errors import DataError
-from ..features.cache import file_sha256
-from .conversation import DataBundle, Dialogue
+from ..files import file_sha256
+from .conversation import IGNORE, DataBundle, Dialogue
 
 
 def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:

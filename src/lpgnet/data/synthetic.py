@@ -34,11 +34,10 @@ strength). Everything is fixed by ``seed``, so every run sees the same corpus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..distillation import IGNORE
+from ..config import SyntheticConfig
+from .conversation import IGNORE, DataBundle, Dialogue
 
 LABELS = ["neu", "sad", "hap", "exc", "ang", "fru"]
 # Hidden emotional states; the low-arousal state is labelled neu or sad by the mood.
@@ -51,49 +50,6 @@ STATE_PRIOR = {  # calm and gloomy dialogues draw states differently
 }
 
 
-@dataclass
-class SyntheticConfig:
-    """Knobs of the generator. Defaults: a corpus a default run fits in well under a minute."""
-
-    seed: int = 7
-    train_dialogues: int = 300
-    test_dialogues: int = 60
-    min_turns: int = 8
-    max_turns: int = 36
-    d_text: int = 64
-    d_audio: int = 32
-    train_speakers: int = 40
-    test_speakers: int = 20  # disjoint from the training speakers
-    class_separation: float = 3.0
-    weak_fraction: float = 0.3
-    weak_strength: float = 0.25
-    mood_strength: float = 0.8
-    inertia: float = 0.75
-    speaker_offset: float = 1.0
-    speaker_bias: float = 1.0  # how much more often a speaker shows their favourite state
-    unlabelled_fraction: float = 0.1
-    # Frame level: > 0 also gives every utterance a text and an audio sequence of
-    # 2..frames frames (its vector plus frame noise), for LPGNet (Frame).
-    frames: int = 0
-    frame_noise: float = 2.0
-
-    def validate(self, where: str) -> None:
-        from ..errors import ConfigError
-
-        for name in ("train_dialogues", "test_dialogues", "min_turns", "d_text", "d_audio"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.max_turns < self.min_turns:
-            raise ConfigError(f"{where}.max_turns: expected >= min_turns ({self.min_turns}), got {self.max_turns}")
-        if self.frames < 0 or (0 < self.frames < 2):
-            raise ConfigError(f"{where}.frames: expected 0 (utterance level) or at least 2, got {self.frames}")
-        if self.train_speakers < 2 or self.test_speakers < 2:
-            raise ConfigError(f"{where}: need at least 2 train and 2 test speakers (a dialogue has two)")
-        for name in ("weak_fraction", "inertia", "unlabelled_fraction"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{where}.{name}: expected a number in [0, 1), got {getattr(self, name)}")
-
-
 def _unit_scaled(rng: np.random.Generator, n: int, d: int, norm: float) -> np.ndarray:
     v = rng.standard_normal((n, d))
     return v / np.linalg.norm(v, axis=1, keepdims=True) * norm
@@ -101,8 +57,6 @@ def _unit_scaled(rng: np.random.Generator, n: int, d: int, norm: float) -> np.nd
 
 def make_synthetic(cfg: SyntheticConfig | None = None):  # -> DataBundle
     """Generate the corpus: ``train`` and ``test`` splits (validation is carved later)."""
-    from .conversation import DataBundle, Dialogue
-
     cfg = cfg or SyntheticConfig()
     rng = np.random.default_rng(cfg.seed)
     dims = {"text": cfg.d_text, "audio": cfg.d_audio}

@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
-from . import cache
+from ..files import folder_sha256
 from .cache import hub_cache_folder, local_model_folder
 
 SAMPLE_RATE = 16000
@@ -278,7 +278,7 @@ class AudioEncoder:
         self.dim = int(model.config.hidden_size)
         self._identity = {
             "kind": "huggingface", "model_type": model.config.model_type,
-            "encoder_sha256": cache.folder_sha256(path),
+            "encoder_sha256": folder_sha256(path),
             "layer": n if self._layer is None else self._layer,  # None, n and -1 are the same states
         }
 
@@ -298,7 +298,7 @@ class AudioEncoder:
         finally:
             torch.set_num_threads(threads)
         self.path = path
-        self._identity = {"kind": "emotion2vec", "encoder_sha256": cache.folder_sha256(path)}
+        self._identity = {"kind": "emotion2vec", "encoder_sha256": folder_sha256(path)}
         # The size depends on the checkpoint (768 base, 1024 large): ask the model.
         probe = self._encode_emotion2vec([np.zeros(SAMPLE_RATE, np.float32)])[0]
         self.dim = int(probe.shape[-1])

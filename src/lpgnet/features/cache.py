@@ -21,42 +21,17 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from ..errors import ConfigError
 from ..files import atomic_path
-
-_BLOCK = 1 << 20
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LPGNET_CACHE") or Path.home() / ".cache" / "lpgnet")
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while chunk := f.read(_BLOCK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-_FOLDER_HASHES: dict[tuple, str] = {}
-
-
-def folder_sha256(folder: str | Path, skip: tuple[str, ...] = ("README.md", ".gitattributes")) -> str:
-    """Hash of every file under ``folder`` (names and bytes), e.g. a model's weights.
-
-    Remembered for the process while no file's size or modification time changes, so
-    a multi-seed experiment hashes a large checkpoint once, not once per seed.
-    """
-    folder = Path(folder)
-    files = sorted(q for q in folder.rglob("*") if q.is_file() and q.name not in skip)
-    signature = (str(folder.resolve()), *((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
-    if signature not in _FOLDER_HASHES:
-        h = hashlib.sha256()
-        for p in files:
-            h.update(str(p.relative_to(folder)).encode())
-            h.update(file_sha256(p).encode())
-        _FOLDER_HASHES[signature] = h.hexdigest()
-    return _FOLDER_HASHES[signature]
+def text_key(text: str) -> str:
+    """The cache key of one text's features: its UTF-8 bytes, hashed (so equal texts share)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
 
 
 def cache_key(spec: dict[str, Any]) -> str:
@@ -143,8 +118,6 @@ def local_model_folder(name: str, what: str, hint: str = "") -> Path:
     """The local Hugging Face checkpoint folder ``name`` names: a folder with a
     config.json, or a hub name already in the local Hugging Face cache. Weights are
     never downloaded at run time, so anything else is a ConfigError naming ``what``."""
-    from ..errors import ConfigError
-
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():

@@ -22,59 +22,22 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..distillation import IGNORE
+from ..config import TextEncoderConfig
+from ..data.batching import batch_indices
+from ..data.conversation import IGNORE
 from ..errors import ConfigError, DataError
+from ..files import file_sha256, folder_sha256
 from . import cache
 
 CACHE_VERSION = 1
-
-
-@dataclass
-class FinetuneConfig:
-    """Fine-tune the encoder for utterance classification before extracting features."""
-
-    enabled: bool = False
-    epochs: int = 3
-    lr: float = 5e-5
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # fraction of steps with linearly rising lr, then linear decay
-    crossfit_folds: int = 0  # 0 = embed training dialogues with the encoder that saw them
-    seed: int = 0
-
-    def validate(self, where: str) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1:
-            raise ConfigError(f"{where}: expected lr > 0, weight_decay >= 0 and warmup in [0, 1)")
-        if self.crossfit_folds == 1 or self.crossfit_folds < 0:
-            raise ConfigError(f"{where}.crossfit_folds: expected 0 (off) or at least 2, got {self.crossfit_folds}")
-
-
-@dataclass
-class TextEncoderConfig:
-    """Which encoder embeds the ``text`` field, and how."""
-
-    encoder: str = "minilm"  # local folder, cached hub name, or "minilm" (bundled all-MiniLM-L6-v2)
-    pooling: Literal["cls", "mean"] = "cls"  # paper: [CLS]; mean is how MiniLM was trained
-    max_length: int = 128  # tokens per utterance (IEMOCAP: 99% are under 62)
-    batch_size: int = 64
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    cache_dir: str | None = None  # null = $LPGNET_CACHE or ~/.cache/lpgnet
-
-    def validate(self, where: str) -> None:
-        if self.max_length < 2 or self.batch_size < 1:
-            raise ConfigError(f"{where}: expected max_length >= 2 and batch_size >= 1")
-        self.finetune.validate(f"{where}.finetune")
 
 
 # --------------------------------------------------------------------------- encoder
@@ -113,17 +76,6 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
-def _length_batches(lengths: list[int], size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
-    """Batches of similar token length (little padding); shuffled order when ``rng``."""
-    order = np.argsort(lengths, kind="stable")
-    if rng is not None:  # jitter so batches differ between epochs
-        order = np.argsort(np.asarray(lengths) * rng.uniform(0.9, 1.1, len(lengths)), kind="stable")
-    batches = [order[i : i + size] for i in range(0, len(order), size)]
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
-
-
 def _tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
     return tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
 
@@ -134,7 +86,7 @@ def encode(model: torch.nn.Module, tokenizer, texts: list[str], cfg: TextEncoder
     model.eval()
     lengths = [len(t) for t in texts]
     out = np.zeros((len(texts), model.config.hidden_size), np.float32)
-    for idx in tqdm(_length_batches(lengths, cfg.batch_size, None), desc=desc, leave=False, file=sys.stderr, disable=None):
+    for idx in tqdm(batch_indices(lengths, cfg.batch_size), desc=desc, leave=False, file=sys.stderr, disable=None):
         batch = _tokenize(tokenizer, [texts[i] for i in idx], cfg.max_length)
         hidden = model(**batch).last_hidden_state
         out[idx] = pool(hidden, batch["attention_mask"], cfg.pooling).numpy()
@@ -147,7 +99,7 @@ def encode_tokens(model: torch.nn.Module, tokenizer, texts: list[str], max_token
     [CLS] and [SEP] included, at most ``max_tokens``), in input order."""
     model.eval()
     out: list[np.ndarray | None] = [None] * len(texts)
-    for idx in _length_batches([len(t) for t in texts], batch_size, None):
+    for idx in batch_indices([len(t) for t in texts], batch_size):
         batch = _tokenize(tokenizer, [texts[i] for i in idx], max_tokens)
         hidden = model(**batch).last_hidden_state
         for row, i in enumerate(idx):
@@ -160,9 +112,7 @@ def token_states(texts: list[str], cfg: TextEncoderConfig, max_tokens: int, root
     """Frame-level text for ``texts`` (T×H float16 each, at most ``max_tokens``) from the
     frozen encoder, cached per text (:class:`cache.ItemStore`) and stored ``chunk`` at a
     time, so an interruption loses little and a second call reads the cache."""
-    import hashlib
-
-    keys = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:40] for t in texts]
+    keys = [cache.text_key(t) for t in texts]
     store = cache.ItemStore(root, {"kind": "text-frames", "max_frames": max_tokens, **encoder_spec(cfg)})
     todo = list(dict.fromkeys(k for k in keys if k not in store))
     if todo:
@@ -180,7 +130,7 @@ def token_states(texts: list[str], cfg: TextEncoderConfig, max_tokens: int, root
 def encoder_spec(cfg: TextEncoderConfig) -> dict:
     """What identifies a frozen encoder's output: its weights (hashed) and settings."""
     path = resolve_encoder(cfg.encoder)
-    return {"encoder": cfg.encoder, "weights_sha256": cache.folder_sha256(path), "pooling": cfg.pooling,
+    return {"encoder": cfg.encoder, "weights_sha256": folder_sha256(path), "pooling": cfg.pooling,
             "max_length": cfg.max_length, "version": CACHE_VERSION}
 
 
@@ -206,7 +156,7 @@ def finetune(
     lengths = [len(t) for t in texts]
     model.train()
     for epoch in range(ft.epochs):
-        bar = tqdm(_length_batches(lengths, ft.batch_size, rng), desc=f"{desc} {epoch + 1}/{ft.epochs}", leave=False, file=sys.stderr, disable=None)
+        bar = tqdm(batch_indices(lengths, ft.batch_size, rng, merge_single=False), desc=f"{desc} {epoch + 1}/{ft.epochs}", leave=False, file=sys.stderr, disable=None)
         for idx in bar:
             batch = _tokenize(tokenizer, [texts[i] for i in idx], cfg.max_length)
             hidden = model(**batch).last_hidden_state
@@ -258,10 +208,10 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
     train = bundle.splits["train"]
     spec = {
         "version": CACHE_VERSION,
-        "encoder_sha256": cache.folder_sha256(encoder_path),
+        "encoder_sha256": folder_sha256(encoder_path),
         "pooling": cfg.pooling,
         "max_length": cfg.max_length,
-        "data_sha256": cache.file_sha256(data_file),
+        "data_sha256": file_sha256(data_file),
         "utterances": cache.cache_key({"ids": sorted(ids)}),  # which ones, not their order
     }
     if cfg.finetune.enabled:

@@ -1,0 +1,226 @@
+"""docs/RESULTS.md, generated from experiment outputs, never typed by hand.
+
+A manifest (``experiments/iemocap.yaml``) lists tables; each row is one config, optional
+``--set`` overrides and a seed count, i.e. exactly one ``lpgnet experiment`` command,
+plus the paper's own figure for that row where it has one. ``lpgnet report`` reads each
+row's ``summary.json`` and writes the Markdown; with ``--run`` it first runs every row
+whose summary is missing (seeds already finished are reused, so it resumes).
+
+Rows are read from their run directories or the committed record (``record.py``);
+``--only`` re-renders just the named sections of an existing page and keeps the rest as
+it was. Each benchmark's JSON is rendered by its own module in ``lpgnet.benchmarks``.
+
+Every table names the metric family of each number: the paper reports one-vs-all
+averaged binary accuracy/F1 (SPEC "Metrics"), which for 4 classes equals
+1 - (1 - multiclass accuracy) / 2; most peers and this project's headline report
+multiclass accuracy and weighted F1.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ..benchmarks import efficiency, frame_cost, serve_load, text_features, train_speed
+from ..errors import ConfigError
+from ..files import write_text
+from ..training.metrics import HEADLINE
+from .manifest import Benchmark, Row, Table, Target, command, read_manifest, row_dir
+from .record import Sources, current_summary, read_summary_file, sources, sync_record
+from .runner import run_manifest_rows
+
+# a manifest benchmark's ``kind`` -> the module that measured it and renders its JSON
+BENCHMARKS = {"bench": efficiency, "frame_cost": frame_cost, "serve_load": serve_load, "text_features": text_features,
+              "train_speed": train_speed}
+
+
+def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> str:
+    """Mean ± std; a figure that rests on one run (n = 1) has no spread to show."""
+    v = block[key]
+    if n == 1:
+        return f"{scale * v['mean']:.2f}"
+    return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
+
+
+def render_table(table: Table, src: Sources) -> str:
+    lines = [f"### {table.title}", ""]
+    if table.note:
+        lines += [table.note.strip(), ""]
+    summaries, stale = [], {}
+    for r in table.rows:
+        s, why = current_summary(src, table, r)
+        if why:
+            stale[r.name] = why
+        summaries.append((r, s))
+    if table.kind == "per_class":
+        lines += _per_class(summaries, stale)
+    else:
+        study = table.kind == "study"
+        head = (["valid wF1", "valid acc"] if study else []) + ["N", "acc", "wF1", "macro F1", "UAR", "1-vs-all acc", "1-vs-all F1"]
+        if not study:
+            head += ["paper (1-vs-all acc / F1)"]
+        lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+        for row, s in summaries:
+            if s is None:
+                what = stale.get(row.name, "not run yet")
+                lines.append(f"| {row.name} | " + " | ".join([what] + [""] * (len(head) - 1)) + " |")
+                continue
+            if row.split not in s:
+                lines.append(f"| {row.name} | " + " | ".join([f"no {row.split} scores in its runs"] + [""] * (len(head) - 1)) + " |")
+                continue
+            test, valid = s[row.split], s["valid"]
+            n = len(s["runs"])
+            cells = ([_ms(valid, "weighted_f1", n=n), _ms(valid, "accuracy", n=n)] if study else [])
+            cells += [str(n)] + [_ms(test, k, n=n) for k in HEADLINE]
+            if not study:
+                cells.append(" / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–")
+            lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+            for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
+                n = len(s["seeds"])
+                cells = [str(n)] + [_ms(fs["test"], k, n=n) for k in HEADLINE]
+                lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join((["", ""] if study else []) + cells + ([""] if not study else [])) + " |")
+    lines += ["", "Commands (from the repository root):", "", "```"]
+    lines += [command(r, row_dir(src.runs, table, r)) for r in table.rows if not r.same_as]
+    lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Table, Row]]) -> str:
+    """Each target against the measured test means (test split, as the issue states them)."""
+    lines = ["### Targets", "", "| target | measured (test, mean over seeds) | met |", "|---|---|---|"]
+
+    def load(ref: str) -> dict[str, Any] | None:
+        if ref not in rows:
+            raise ConfigError(f"target {ref!r}: names no row of the manifest (table/row-key)")
+        return current_summary(src, *rows[ref])[0]
+
+    for t in targets:
+        a = load(t.row)
+        b = load(t.minus) if t.minus else None
+        if a is None or (t.minus and b is None):
+            lines.append(f"| {t.text} | not run yet | |")
+            continue
+        value = a["test"][t.metric]["mean"] - (b["test"][t.metric]["mean"] if b else 0.0)
+        what = f"{t.metric} {a['test'][t.metric]['mean']:.4f}" + (f" - {b['test'][t.metric]['mean']:.4f} = {value:.4f}" if b else "")
+        n = f"N = {len(a['runs'])}" + (f" / {len(b['runs'])}" if b else "")
+        lines.append(f"| {t.text} | {what} ({n}) | {'yes' if value >= t.at_least else '**no**'} |")
+    return "\n".join(lines + [""])
+
+
+def _per_class(summaries, stale: dict[str, str]) -> list[str]:
+    lines = []
+    for row, s in summaries:
+        if s is None:
+            lines += [f"{row.name}: " + stale.get(row.name, "not run yet"), ""]
+            continue
+        classes = list(s["test"]["per_class"])
+        lines += [f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall, %)", ""]
+        lines += ["| | " + " | ".join(classes) + " | overall |", "|---" * (len(classes) + 2) + "|"]
+        pc = s["test"]["per_class"]
+        lines.append("| F1 | " + " | ".join(_ms(pc[c], "f1") for c in classes) + f" | wF1 {_ms(s['test'], 'weighted_f1')} |")
+        lines.append("| recall | " + " | ".join(_ms(pc[c], "recall") for c in classes) + f" | acc {_ms(s['test'], 'accuracy')} |")
+        if row.paper:
+            lines.append("| paper | " + " | ".join(f"{row.paper[c]:.2f}" if c in row.paper else "–" for c in classes)
+                         + f" | {row.paper.get('overall', float('nan')):.2f} |")
+        lines.append("")
+    return lines
+
+
+def render_benchmark(b: Benchmark) -> str:
+    """A benchmark's section: its note, its JSON rendered by its own module, its command."""
+    lines = [f"### {b.title}", ""]
+    if b.note:
+        lines += [b.note.strip(), ""]
+    data = read_summary_file(Path(b.file))
+    if data is None:
+        lines += [f"not run yet (`{b.file}` is missing)", ""]
+    else:
+        lines += BENCHMARKS[b.kind].render(data, Path(b.file))
+    lines += ["```", b.command, "```", ""]
+    return "\n".join(lines)
+
+
+def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
+                   only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
+                   log: Callable[[str], None] | None = None, use_record: bool = True,
+                   device: str | None = None) -> list[tuple[str | None, str]]:
+    """The page as (section id, Markdown) pairs, in order: ``preamble``, ``targets``, each
+    table by its id, each benchmark by its kind; the footer has id None."""
+    meta, tables = read_manifest(manifest)
+    src = sources(meta, runs_dir, use_record)
+    if only:
+        known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"preamble", "targets"}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise ConfigError(f"{manifest}: --only {', '.join(unknown)}: no such table (known: {', '.join(sorted(known))})")
+    say = log or (lambda m: print(m, file=sys.stderr))
+    if run:
+        run_manifest_rows(tables, src, only, shard, log, say, device)
+    parts: list[tuple[str | None, str]] = [("preamble", meta.get("preamble", "").strip() + "\n")]
+    if meta["targets"]:
+        rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}
+        parts.append(("targets", render_targets(meta["targets"], src, rows)))
+    parts += [(t.id, render_table(t, src)) for t in tables]
+    parts += [(b.kind, render_benchmark(b)) for b in meta["benchmarks"]]
+    done = [s for t in tables for r in t.rows if not r.same_as for s in [current_summary(src, t, r)[0]] if s]
+    if done:
+        n = sum(len(s["runs"]) for s in done)
+        hours = sum(r.get("train_seconds", 0.0) for s in done for r in s["runs"]) / 3600
+        parts.append((None, f"{FOOTER} {n} training runs, {hours:.1f} hours of training in total as measured by the "
+                      "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n"))
+    if meta.get("postscript", "").strip():
+        parts.append((None, meta["postscript"].strip() + "\n"))
+    return parts
+
+
+def join_sections(parts: list[tuple[str | None, str]]) -> str:
+    return "\n".join(text for _, text in parts).rstrip() + "\n"
+
+
+FOOTER = "Behind this page:"
+_NEXT_SECTION = re.compile(rf"^(### |{FOOTER})", re.M)
+
+
+def _section_span(text: str, title: str) -> tuple[int, int] | None:
+    """Where the section headed ``### title`` sits in a page: up to the next section or
+    the footer (the blank line before them included)."""
+    head = re.search(rf"^### {re.escape(title)}\n", text, re.M)
+    if head is None:
+        return None
+    nxt = _NEXT_SECTION.search(text, head.end())
+    return head.start(), nxt.start() if nxt else len(text)
+
+
+def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[str]) -> str:
+    """``old`` with the sections of ``only`` replaced by their new text; the rest kept."""
+    text = old
+    for sid, new in parts:
+        if sid not in only:
+            continue
+        if sid == "preamble":  # everything before the first section
+            first = _NEXT_SECTION.search(text)
+            text = new + "\n" + text[first.start() if first else len(text) :]
+            continue
+        title = new.split("\n", 1)[0].removeprefix("### ")
+        span = _section_span(text, title)
+        if span is None:
+            raise ConfigError(f"section {title!r} ({sid}) is not in the existing page; regenerate it whole (without --only)")
+        text = text[: span[0]] + new + ("\n" if span[1] < len(text) else "") + text[span[1] :]
+    return text
+
+
+def write_report(manifest: str | Path, out: str | Path, only: list[str] | None = None, **kw: Any) -> Path:
+    """Write the page (atomically); with ``only`` and an existing page, only those sections
+    are replaced. Then refresh the record from the current run directories."""
+    out = Path(out)
+    parts = build_sections(manifest, only=only, **kw)
+    if only and out.exists():
+        text = replace_sections(out.read_text(encoding="utf-8"), parts, only)
+    else:
+        text = join_sections(parts)
+    write_text(out, text)
+    sync_record(manifest, kw.get("runs_dir"))
+    return out

@@ -1,0 +1,261 @@
+"""``lpgnet extract``: utterance features for a conversation file, from its text and audio.
+
+Input: a conversation file in the generic JSONL format (what ``lpgnet prepare`` writes:
+``text`` and ``audio_path`` per utterance). Output: the same lines with a feature
+vector per modality added (``text_emb``, ``audio_emb`` by default), ready for
+``data.text_feature`` / ``data.audio_feature`` in a training config; with ``frames``,
+also every utterance's token / frame sequence (float16, at most ``max_frames`` rows) in
+``<out>.frames-<modality>.safetensors``, keyed by utterance id.
+
+Text: a frozen BERT-style encoder (:mod:`lpgnet.features.text`; [CLS] or mean pooling).
+Fine-tuned text features depend on the training split, so they are made at training time
+instead (``data.text_encoder.finetune`` in the config reads the ``text`` field directly).
+Audio: :mod:`lpgnet.features.audio` (emotion2vec, wav2vec2 / HuBERT by path, openSMILE
+eGeMAPS), every file read as 16 kHz mono.
+
+Work is cached per utterance (:class:`lpgnet.features.cache.ItemStore`, keyed by the
+text or the audio file's bytes) and stored ``chunk`` utterances at a time, so an
+interrupted extraction resumes without recomputing finished utterances, and a second
+extraction of the same data is a cache read.
+
+Bad input -- an utterance without text or audio path, a missing or undecodable audio
+file -- is reported with the file, line and utterance id; by default that utterance is
+left out of the output and counted in the summary, ``strict`` makes the first problem
+fatal. The output is written atomically and never replaces an existing file unless
+``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from safetensors.numpy import save_file
+from tqdm.auto import tqdm
+
+from ..config import TextEncoderConfig
+from ..data.jsonl import read_jsonl
+from ..data.problems import Problems
+from ..errors import ConfigError, DataError
+from ..files import atomic_path, file_sha256, write_json, write_text
+from . import cache
+from .audio import AudioEncoder, load_audio
+from .text import encode, encoder_spec, load_encoder, resolve_encoder, token_states
+
+
+@dataclass
+class ExtractConfig:
+    data: str  # conversation JSONL, or a folder holding utterances.jsonl
+    out: str | None = None  # default: features.jsonl beside the input
+    text: TextEncoderConfig | None = None
+    audio: Any = None  # lpgnet.features.audio.AudioEncoderConfig
+    text_field: str = "text_emb"
+    audio_field: str = "audio_emb"
+    frames: bool = False
+    max_frames: int = 512
+    chunk: int = 256  # utterances per stored shard: the most an interruption can lose
+    strict: bool = False
+    overwrite: bool = False
+    cache_dir: str | None = None
+
+    def paths(self) -> tuple[Path, Path]:
+        src = Path(self.data)
+        if src.is_dir():
+            src = src / "utterances.jsonl"
+        out = Path(self.out) if self.out else src.with_name("features.jsonl")
+        return src, out
+
+
+class _Skipped(Problems):
+    """Problems of extraction: each also marks its utterance (row) as left out of the output."""
+
+    def __init__(self, strict: bool) -> None:
+        super().__init__(strict)
+        self.bad: set[int] = set()
+
+    def skip(self, row: int, kind: str, message: str) -> None:
+        self.add(kind, message)
+        self.bad.add(row)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _fill(store: cache.ItemStore, keys: dict[str, Any], compute: Callable[[list[Any]], dict[str, np.ndarray]],
+          chunk: int, desc: str) -> None:
+    """Compute the items of ``keys`` (key -> input) not yet in ``store``, chunk by chunk."""
+    todo = [k for k in keys if k not in store]
+    for part in tqdm(_chunks(todo, chunk), desc=desc, file=sys.stderr, disable=None):
+        store.add(compute(part))
+
+
+def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the extraction; return (and write beside the output) its summary."""
+    if cfg.text is None and cfg.audio is None:
+        raise ConfigError("extract: give a text encoder, an audio encoder, or both")
+    if cfg.max_frames < 1 or cfg.chunk < 1:
+        raise ConfigError("extract: max_frames and chunk must be positive")
+    src, out = cfg.paths()
+    frame_files = {m: out.with_name(f"{out.stem}.frames-{m}.safetensors") for m in ("text", "audio")}
+    if not cfg.overwrite:
+        for p in [out] + ([frame_files[m] for m in ("text", "audio")] if cfg.frames else []):
+            if p.exists():
+                raise DataError(f"{p}: exists; pass --overwrite to replace it (or choose --out)")
+    rows = read_jsonl(src)
+    ids = [str(o.get("utt_id") or f"{o.get('dialog_id')}/{o.get('turn')}") for _, o in rows]
+    problems = _Skipped(cfg.strict)
+    root = Path(cfg.cache_dir) if cfg.cache_dir else cache.default_cache_dir()
+    features: dict[str, dict[int, np.ndarray]] = {}
+    frames: dict[str, dict[int, np.ndarray]] = {}
+
+    if cfg.text is not None:
+        features["text"], frames["text"] = _text(cfg, src, rows, ids, problems, root, log)
+    if cfg.audio is not None:
+        features["audio"], frames["audio"] = _audio(cfg, src, rows, ids, problems, root, log)
+
+    keep = [i for i in range(len(rows)) if i not in problems.bad]
+    if not keep:
+        raise DataError(f"{src}: no utterance could be extracted ({dict(problems.counts)})")
+    names = {"text": cfg.text_field, "audio": cfg.audio_field}
+    lines = []
+    for i in keep:
+        obj = dict(rows[i][1])
+        for m, vecs in features.items():
+            obj[names[m]] = [float(f"{v:.7g}") for v in vecs[i].tolist()]
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    write_text(out, "\n".join(lines) + "\n")
+    written = {"features": str(out)}
+    if cfg.frames:
+        for m, seqs in frames.items():
+            with atomic_path(frame_files[m]) as tmp:
+                save_file({ids[i]: np.ascontiguousarray(seqs[i], dtype=np.float16) for i in keep}, str(tmp),
+                          metadata={"modality": m, "max_frames": str(cfg.max_frames)})
+            written[f"frames_{m}"] = str(frame_files[m])
+    # Which encoder made each field, so a model trained on them can embed new raw inputs the same way.
+    encoders = {}
+    if cfg.text is not None:
+        encoders[cfg.text_field] = {"modality": "text", **asdict(cfg.text)}
+    if cfg.audio is not None:
+        encoders[cfg.audio_field] = {"modality": "audio", **asdict(cfg.audio)}
+    summary = {
+        "input": str(src), "utterances": len(rows), "written": len(keep), "skipped": dict(problems.counts),
+        "encoders": encoders,
+        "examples": problems.first, "fields": {names[m]: int(next(iter(v.values())).shape[-1]) for m, v in features.items() if v},
+        "files": written,
+    }
+    write_json(out.with_name(f"{out.stem}.extract-report.json"), summary)
+    log(f"{len(keep)} of {len(rows)} utterances written to {out} "
+        + ", ".join(f"{k} ({d}-d)" for k, d in summary["fields"].items()))
+    if problems.counts:
+        log("skipped: " + ", ".join(f"{n} x {k}" for k, n in problems.counts.items())
+            + f" (details in {out.with_name(out.stem + '.extract-report.json')}; --strict makes them fatal)")
+    return summary
+
+
+def _text(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: _Skipped, root: Path,
+          log: Callable[[str], None]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    assert cfg.text is not None
+    keys: dict[int, str] = {}
+    for i, (lineno, obj) in enumerate(rows):
+        text = obj.get("text")
+        if not isinstance(text, str):
+            problems.skip(i, "no text", f"{src}:{lineno}: utterance {ids[i]!r}: field 'text': expected a string, got {text!r:.40}")
+            continue
+        keys[i] = cache.text_key(text)
+    texts = {keys[i]: rows[i][1]["text"] for i in keys}
+    spec = encoder_spec(cfg.text)
+    pooled = cache.ItemStore(root, {"kind": "text", **spec})
+    loaded: list[Any] = []
+
+    def model() -> tuple[Any, Any]:
+        if not loaded:
+            loaded.extend(load_encoder(resolve_encoder(cfg.text.encoder)))  # type: ignore[union-attr]
+        return loaded[0], loaded[1]
+
+    def pooled_part(part: list[str]) -> dict[str, np.ndarray]:
+        vecs = encode(*model(), [texts[k] for k in part], cfg.text, desc="text batch")  # type: ignore[arg-type]
+        return dict(zip(part, vecs))
+
+    _fill(pooled, texts, pooled_part, cfg.chunk, "text")
+    frames = {}
+    if cfg.frames:
+        order = list(keys)
+        seqs = token_states([rows[i][1]["text"] for i in order], cfg.text, cfg.max_frames, root, cfg.chunk)
+        frames = dict(zip(order, seqs))
+    log(f"text: {len(texts)} distinct texts, encoder {cfg.text.encoder} ({cfg.text.pooling} pooling)")
+    return {i: pooled[k] for i, k in keys.items()}, frames
+
+
+def _audio(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: _Skipped, root: Path,
+           log: Callable[[str], None]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    keys: dict[int, str] = {}
+    files: dict[str, Path] = {}
+    for i, (lineno, obj) in enumerate(rows):
+        where = f"{src}:{lineno}: utterance {ids[i]!r}"
+        value = obj.get("audio_path")
+        if not isinstance(value, str) or not value:
+            problems.skip(i, "no audio_path", f"{where}: field 'audio_path': expected a file path, got {value!r:.40}")
+            continue
+        path = Path(value) if Path(value).is_absolute() else src.parent / value
+        try:
+            keys[i] = file_sha256(path)[:40]
+        except OSError as exc:
+            problems.skip(i, "audio file not found", f"{where}: audio file {path}: {exc.strerror or exc}")
+            continue
+        files.setdefault(keys[i], path)
+    encoder = AudioEncoder(cfg.audio)
+    sample_rate = getattr(cfg.audio, "sample_rate", 16000)
+    pooled = cache.ItemStore(root, {"kind": "audio", **encoder.spec()})
+    framer = None
+    if cfg.frames:
+        framer = AudioEncoder(type(cfg.audio)(**{**cfg.audio.__dict__, "frames": True, "max_frames": cfg.max_frames}))
+    seqs = cache.ItemStore(root, {"kind": "audio-frames", **framer.spec()}) if framer else None
+    undecodable: dict[str, str] = {}
+
+    def waves(part: list[str]) -> tuple[list[str], list[np.ndarray]]:
+        ok, out = [], []
+        for k in part:
+            try:
+                out.append(load_audio(files[k], sample_rate))
+                ok.append(k)
+            except DataError as exc:
+                undecodable[k] = str(exc)
+        return ok, out
+
+    def encode_each(enc: Any, ok: list[str], w: list[np.ndarray]) -> tuple[list[str], list[np.ndarray]]:
+        """The batch, or -- when the encoder refuses one clip -- each clip alone, so the
+        bad file is named and the others are kept."""
+        try:
+            return ok, enc.encode(w)
+        except DataError:
+            keys, vecs = [], []
+            for k, x in zip(ok, w):
+                try:
+                    vecs.append(enc.encode([x])[0])
+                    keys.append(k)
+                except DataError as exc:
+                    undecodable[k] = f"{files[k]}: {exc}"
+            return keys, vecs
+
+    def compute(enc: Any) -> Callable[[list[str]], dict[str, np.ndarray]]:
+        def run(part: list[str]) -> dict[str, np.ndarray]:
+            ok, vecs = encode_each(enc, *waves(part)) if part else ([], [])
+            dtype = np.float16 if enc is framer else np.float32
+            return {k: np.asarray(v, dtype) for k, v in zip(ok, vecs)}
+        return run
+
+    _fill(pooled, {k: files[k] for k in files}, compute(encoder), cfg.chunk, "audio")
+    if seqs is not None:
+        _fill(seqs, {k: files[k] for k in files if k not in undecodable}, compute(framer), cfg.chunk, "audio frames")
+    for i, k in list(keys.items()):
+        if k in undecodable or k not in pooled:
+            problems.skip(i, "undecodable audio", f"{src}:{rows[i][0]}: utterance {ids[i]!r}: "
+                            + undecodable.get(k, f"{files[k]}: could not be encoded"))
+            del keys[i]
+    log(f"audio: {len(files)} distinct files, encoder {cfg.audio.encoder}")
+    return ({i: pooled[k] for i, k in keys.items()}, {i: seqs[k] for i, k in keys.items()} if seqs else {})

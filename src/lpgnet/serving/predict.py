@@ -1,0 +1,278 @@
+"""Using a trained run on new conversations: ``Predictor`` and ``lpgnet predict``.
+
+    predictor = Predictor.from_run("runs/demo")
+    predictor.predict([{"text_emb": [...], "audio_emb": [...]}, ...])   # one conversation
+    session = predictor.stream(); session.add({...})                    # one utterance at a time
+
+Each utterance gives its inputs either precomputed -- the feature fields the run was
+trained on (``data.text_feature`` / ``data.audio_feature``; ``text_emb`` / ``audio_emb``
+for a run that has none) -- or raw: ``text``, and
+``audio_path``, embedded with the encoders the run's features came from (the run's frozen
+``data.text_encoder``, or the encoders ``lpgnet extract`` recorded for its feature file).
+A modality an utterance does not provide is *missing*: the model predicts without it
+(no attention key, gate weight 0; see ``ModalityInputs``) and the output lists it under
+``missing``. Every prediction carries the label, the class probabilities and, for gated
+models, the multimodal gate weights.
+
+Streaming: ``stream()`` returns a session whose ``add(utterance)`` predicts the newest
+utterance from it and the ones before. With a causal run (``model.causal: true``) that
+is exactly what the full conversation would give for it; with a full-dialogue run it is
+the best answer available so far (later utterances may still change it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import RunConfig, TextEncoderConfig
+from ..data.batching import collate, tensorize
+from ..data.conversation import IGNORE, Dialogue
+from ..data.jsonl import read_jsonl
+from ..errors import ConfigError, DataError, RunDirError
+from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
+from ..features.text import encode, load_encoder, resolve_encoder
+from ..models.base import speaker_vocab
+from ..models.checkpoint import WEIGHTS_NAME
+from ..runs import CONFIG_FILE, FINISHED_MARKER, RunDir
+
+
+@dataclass
+class _Encoders:
+    """Raw-input encoders for a run, loaded on first use; ``why`` says why one is absent."""
+
+    text: TextEncoderConfig | None = None
+    audio: Any = None
+    why: dict[str, str] = field(default_factory=dict)
+    _loaded: dict[str, Any] = field(default_factory=dict)
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        if "text" not in self._loaded:
+            self._loaded["text"] = load_encoder(resolve_encoder(self.text.encoder))  # type: ignore[union-attr]
+        return encode(*self._loaded["text"], texts, self.text, desc="text")  # type: ignore[arg-type]
+
+    def embed_audio(self, paths: list[Path]) -> list[np.ndarray]:
+        if "audio" not in self._loaded:
+            self._loaded["audio"] = AudioEncoder(self.audio)
+        return self._loaded["audio"].encode([load_audio(p) for p in paths])
+
+
+def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
+    enc = _Encoders()
+    d = cfg.data
+    if d.text_encoder is not None:
+        if d.text_encoder.finetune.enabled:
+            kept = metrics.get("text_encoder_dir")
+            if kept and Path(kept, "config.json").exists():  # the fine-tuned encoder, kept in the feature cache
+                enc.text = TextEncoderConfig(encoder=kept, pooling=d.text_encoder.pooling,
+                                             max_length=d.text_encoder.max_length, batch_size=d.text_encoder.batch_size)
+            else:
+                enc.why["text"] = ("the run's text features come from an encoder fine-tuned during its training, which is "
+                                   + (f"no longer at {kept}" if kept else "not recorded with the run")
+                                   + ": give precomputed text vectors (field 'text_emb') instead")
+        else:
+            enc.text = d.text_encoder
+    report = Path(d.path).with_name(Path(d.path).stem + ".extract-report.json") if d.path else None
+    recorded = {}
+    if report is not None and report.exists():
+        recorded = json.loads(report.read_text(encoding="utf-8")).get("encoders", {})
+    if enc.text is None and "text" not in enc.why and d.text_feature in recorded:
+        enc.text = TextEncoderConfig(**{k: v for k, v in recorded[d.text_feature].items() if k not in ("modality", "finetune")})
+    if d.audio_feature in recorded:
+        enc.audio = AudioEncoderConfig(**{k: v for k, v in recorded[d.audio_feature].items() if k != "modality"})
+    for m, f in (("text", d.text_feature), ("audio", d.audio_feature)):
+        if getattr(enc, m) is None and m not in enc.why:
+            enc.why[m] = f"no record of the encoder behind field {f!r}: give precomputed {m} vectors in {f!r}"
+    return enc
+
+
+class Predictor:
+    """A trained run, ready for new conversations (see the module doc)."""
+
+    def __init__(self, model: torch.nn.Module, cfg: RunConfig, labels: list[str], metrics: dict[str, Any] | None = None) -> None:
+        self.model = model.eval()
+        self.cfg = cfg
+        self.labels = labels
+        self.modalities: tuple[str, ...] = tuple(model.config.modalities)
+        # precomputed vectors: under the run's feature fields, or text_emb / audio_emb (the
+        # names lpgnet extract writes) when the run has none (built-in data, a text encoder)
+        self.fields = {"text": cfg.data.text_feature or "text_emb", "audio": cfg.data.audio_feature or "audio_emb"}
+        self.dims = {"text": model.config.d_text, "audio": model.config.d_audio}
+        self.encoders = _run_encoders(cfg, metrics or {})
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> "Predictor":
+        run = RunDir(run_dir).require(CONFIG_FILE, WEIGHTS_NAME, FINISHED_MARKER)
+        return cls(run.model(), run.config(), run.labels(), run.metrics())
+
+    # ------------------------------------------------------------------ inputs
+
+    def _inputs(self, utterances: list[dict[str, Any]], where: str, base: Path) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+        """One N×d array per modality (NaN rows where missing) and each utterance's missing list."""
+        n = len(utterances)
+        arrays = {m: np.full((n, self.dims[m]), np.nan, np.float32) for m in self.modalities}
+        raw: dict[str, list[tuple[int, Any]]] = {"text": [], "audio": []}
+        for i, u in enumerate(utterances):
+            for m in self.modalities:
+                f = self.fields[m]
+                if f is not None and u.get(f) is not None:
+                    v = u[f]
+                    if (not isinstance(v, list) or len(v) != self.dims[m]
+                            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+                        got = (f"a list of {len(v)}" + (" with non-numbers" if len(v) == self.dims[m] else "")
+                               if isinstance(v, list) else f"{type(v).__name__} {str(v)[:40]}")
+                        raise DataError(f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
+                                        f"numbers (the run's {m} feature size), got {got}")
+                    arrays[m][i] = v
+                elif m == "text" and isinstance(u.get("text"), str):
+                    raw["text"].append((i, u["text"]))
+                elif m == "audio" and isinstance(u.get("audio_path"), str) and u["audio_path"]:
+                    p = Path(u["audio_path"])
+                    raw["audio"].append((i, p if p.is_absolute() else base / p))
+        for m, items in raw.items():
+            if not items:
+                continue
+            if getattr(self.encoders, m) is None:
+                raise DataError(f"{where}: raw {m} given, but {self.encoders.why[m]}")
+            vecs = (self.encoders.embed_text([t for _, t in items]) if m == "text"
+                    else self.encoders.embed_audio([p for _, p in items]))
+            for (i, _), v in zip(items, vecs):
+                if len(v) != self.dims[m]:
+                    raise DataError(f"{where}: the {m} encoder gives {len(v)} values; the model expects {self.dims[m]}")
+                arrays[m][i] = v
+        missing = [[m for m in self.modalities if np.isnan(arrays[m][i]).any()] for i in range(n)]
+        for i, miss in enumerate(missing):
+            if len(miss) == len(self.modalities):
+                names = " or ".join(f"{self.fields[m]!r}" for m in self.modalities if self.fields[m])
+                raise DataError(f"{where}: utterance {i}: no input at all (expected {names}, 'text' or 'audio_path')")
+        return arrays, missing
+
+    # ------------------------------------------------------------------ prediction
+
+    @torch.no_grad()
+    def predict(self, utterances: list[dict[str, Any]], where: str = "conversation", base: str | Path = ".") -> list[dict[str, Any]]:
+        """Predictions for one conversation (utterances in order), one dict per utterance."""
+        if not utterances:
+            raise DataError(f"{where}: no utterances")
+        arrays, missing = self._inputs(utterances, where, Path(base))
+        n = len(utterances)
+        dialogue = Dialogue(
+            dialog_id=where,
+            text=arrays.get("text", np.zeros((n, 0), np.float32)),
+            audio=arrays.get("audio", np.zeros((n, 0), np.float32)),
+            labels=np.full(n, IGNORE),
+            speakers=[str(u.get("speaker", "")) for u in utterances],
+        )
+        batch = collate(tensorize([dialogue], speaker_vocab(self.model.config)))
+        text = batch.text if "text" in self.modalities else None
+        audio = batch.audio if "audio" in self.modalities else None
+        out = self.model(text, audio, batch.mask, speakers=batch.speakers)
+        probs = out.logits.softmax(-1)[0]
+        gates = out.alpha[0] if out.alpha is not None and len(self.modalities) > 1 else None
+        result = []
+        for i, u in enumerate(utterances):
+            p = probs[i].tolist()
+            row: dict[str, Any] = {"label": self.labels[int(np.argmax(p))], "probs": dict(zip(self.labels, p))}
+            if gates is not None:
+                row["gates"] = dict(zip(self.modalities, gates[i].tolist()))
+            row["missing"] = missing[i]
+            for key in ("utt_id", "dialog_id", "turn"):
+                if key in u:
+                    row[key] = u[key]
+            result.append(row)
+        return result
+
+    def predict_file(self, path: str | Path) -> list[dict[str, Any]]:
+        """Every conversation of a JSONL or CSV file (grouped by ``dialog_id``, ordered by
+        ``turn`` when given, else file order)."""
+        path = Path(path)
+        rows = read_conversations(path)
+        groups: dict[str, list[tuple[int, dict]]] = {}
+        for lineno, u in rows:
+            groups.setdefault(str(u.get("dialog_id", "conversation")), []).append((lineno, u))
+        out = []
+        for dialog_id, utts in groups.items():
+            turns = [u.get("turn") for _, u in utts]
+            if all(isinstance(t, int) for t in turns):
+                if len(set(turns)) != len(turns):
+                    dup = next(t for t in turns if turns.count(t) > 1)
+                    raise DataError(f"{path}: dialogue {dialog_id!r}: turn {dup} appears twice")
+                utts.sort(key=lambda x: x[1]["turn"])
+            out += self.predict([u for _, u in utts], where=f"{path}: dialogue {dialog_id!r}", base=path.parent)
+        return out
+
+    def stream(self, max_utterances: int | None = None) -> "StreamingSession":
+        return StreamingSession(self, max_utterances)
+
+
+class StreamingSession:
+    """One conversation, one utterance at a time: ``add`` returns the newest utterance's
+    prediction from it and the utterances before it (see the module doc). The one
+    session of both ``Predictor.stream()`` and the service's ``/sessions``."""
+
+    def __init__(self, predictor: Predictor, max_utterances: int | None = None) -> None:
+        self.predictor = predictor
+        self.max_utterances = max_utterances
+        self.history: list[dict[str, Any]] = []
+
+    @property
+    def full(self) -> bool:
+        return self.max_utterances is not None and len(self.history) >= self.max_utterances
+
+    def add(self, utterance: dict[str, Any], where: str = "stream") -> dict[str, Any]:
+        """Predict, then keep: an utterance that fails is never part of the history."""
+        if self.full:
+            raise DataError(f"{where}: at most {self.max_utterances} utterances")
+        prediction = self.predictor.predict(self.history + [utterance], where=f"{where} utterance {len(self.history)}")[-1]
+        self.history.append(utterance)
+        return prediction
+
+
+def read_conversations(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line, utterance) from a JSONL file or a CSV with a header (text, audio_path,
+    dialog_id, turn, speaker columns; feature columns as JSON lists)."""
+    if path.suffix.lower() != ".csv":
+        return read_jsonl(path)
+    if not path.exists():
+        raise DataError(f"{path}: conversation file not found")
+    rows = []
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            raise DataError(f"{path}: empty CSV (no header)")
+        for lineno, rec in enumerate(reader, 2):
+            u: dict[str, Any] = {}
+            for k, v in rec.items():
+                if k is None or v is None or v == "":
+                    continue
+                if k == "turn":
+                    try:
+                        u[k] = int(v)
+                    except ValueError:
+                        raise DataError(f"{path}:{lineno}: column 'turn': expected an integer, got {v!r}") from None
+                elif v.lstrip().startswith("["):
+                    try:
+                        u[k] = json.loads(v)
+                    except json.JSONDecodeError:
+                        raise DataError(f"{path}:{lineno}: column {k!r}: not a JSON list of numbers") from None
+                else:
+                    u[k] = v
+            rows.append((lineno, u))
+    if not rows:
+        raise DataError(f"{path}: no utterances")
+    return rows
+
+
+def check_predict_args(run: str, inp: str) -> None:
+    if not Path(inp).exists():
+        raise DataError(f"{inp}: conversation file not found")
+    if not Path(run).is_dir():
+        raise RunDirError(f"{run}: run directory not found")
+    if Path(inp).suffix.lower() not in (".jsonl", ".json", ".csv"):
+        raise ConfigError(f"{inp}: expected a .jsonl or .csv conversation file")

@@ -1,0 +1,133 @@
+"""``lpgnet serve``: a trained run as a small HTTP JSON service (FastAPI + uvicorn).
+
+    GET    /health                      model, labels, modalities, the input fields it reads
+    POST   /predict                     {"utterances": [{...}, ...]} -> {"predictions": [...]}
+    POST   /sessions                    -> {"session_id": ...}            (incremental mode)
+    POST   /sessions/{id}/utterances    {...one utterance...} -> its prediction, from it and the ones before
+    DELETE /sessions/{id}
+
+An utterance is the same object ``lpgnet predict`` reads (feature vectors under the run's
+field names, or raw ``text``). Requests are bounded (body bytes, utterances per
+conversation, open sessions, oldest dropped first); bad input is a 4xx whose ``error``
+says what is wrong; anything unexpected is a 500 with a generic message, logged on the
+server, never a stack trace to the client. ``audio_path`` is refused: a service must not
+read files a client names.
+"""
+
+
+# (no "from __future__ import annotations": FastAPI reads the request model from the real annotations)
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from ..errors import ConfigError, DataError, LPGNetError
+from .predict import Predictor, StreamingSession
+
+log = logging.getLogger("lpgnet.serving.serve")
+
+
+def create_app(predictor: Predictor, max_body_bytes: int = 2_000_000, max_utterances: int = 500,
+               max_sessions: int = 1000) -> Any:
+    try:
+        from fastapi import FastAPI, Request
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.responses import JSONResponse
+        from pydantic import BaseModel, Field
+    except ImportError:
+        raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
+
+    class Conversation(BaseModel):
+        utterances: list[dict[str, Any]] = Field(min_length=1, max_length=max_utterances)
+
+    app = FastAPI(title="lpgnet", description="Emotion recognition in conversations (LPGNet)")
+    lock = threading.Lock()  # one prediction at a time: torch uses the cores already
+    sessions: OrderedDict[str, StreamingSession] = OrderedDict()
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": message})
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > max_body_bytes):
+            return error(413, f"request body over {max_body_bytes} bytes")
+        if size is None and request.method in ("POST", "PUT"):
+            body = await request.body()  # chunked upload: read, bounded
+            if len(body) > max_body_bytes:
+                return error(413, f"request body over {max_body_bytes} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        status = 413 if first.get("type") == "too_long" else 422
+        return error(status, f"{where or 'body'}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(LPGNetError)
+    async def bad_input(request: Request, exc: LPGNetError) -> JSONResponse:
+        return error(422, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return error(500, "internal error (logged on the server)")
+
+    def check(utterances: list[dict[str, Any]]) -> None:
+        for i, u in enumerate(utterances):
+            if "audio_path" in u:
+                raise DataError(f"utterances[{i}].audio_path: not accepted by the service; send audio feature vectors")
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": predictor.model.config.name, "labels": predictor.labels,
+                "modalities": list(predictor.modalities), "fields": {m: predictor.fields[m] for m in predictor.modalities},
+                "causal": bool(getattr(predictor.model.config, "causal", False)), "max_utterances": max_utterances}
+
+    @app.post("/predict")
+    def predict(conversation: Conversation) -> dict[str, Any]:
+        check(conversation.utterances)
+        with lock:
+            return {"predictions": predictor.predict(conversation.utterances, where="request")}
+
+    @app.post("/sessions")
+    def open_session() -> dict[str, str]:
+        sid = uuid.uuid4().hex
+        with lock:
+            sessions[sid] = predictor.stream(max_utterances)
+            while len(sessions) > max_sessions:
+                sessions.popitem(last=False)  # the oldest session goes
+        return {"session_id": sid}
+
+    @app.post("/sessions/{sid}/utterances")
+    def add(sid: str, utterance: dict[str, Any]) -> Any:
+        check([utterance])
+        with lock:
+            if sid not in sessions:
+                return error(404, f"session {sid!r}: not found (expired or never opened)")
+            session = sessions[sid]
+            if session.full:
+                return error(413, f"session {sid!r}: at most {max_utterances} utterances")
+            prediction = session.add(utterance, where="session")  # bad input is not kept
+            sessions.move_to_end(sid)
+            return prediction
+
+    @app.delete("/sessions/{sid}")
+    def close(sid: str) -> Any:
+        with lock:
+            if sessions.pop(sid, None) is None:
+                return error(404, f"session {sid!r}: not found")
+        return {"closed": sid}
+
+    return app
+
+
+def serve(run: str, host: str = "127.0.0.1", port: int = 8000, **limits: Any) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
+    app = create_app(Predictor.from_run(run), **limits)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,254 @@
+"""Training with self-distillation, validation-based model selection, one test pass.
+
+The protocol every figure in this project follows:
+
+1. the validation split comes from the training dialogues only (carved by dialogue with
+   ``data.valid_seed``, or given by the data), never from the test split;
+2. the checkpoint kept is the epoch with the best ``train.select_metric`` on validation
+   (optionally stopping early after ``train.patience`` epochs without improvement);
+3. the test split is scored once, with that checkpoint, after training.
+
+The run directory is written through :class:`lpgnet.runs.RunDir` (``metrics.json``
+last: its presence marks a finished run), with two plots.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import DEFAULT_PRESET, RunConfig, load_config
+from ..data.batching import (
+    TensorDialogue,
+    batch_indices,
+    collate,
+    frame_items,
+    item_lengths,
+    tensorize,
+)
+from ..data.conversation import IGNORE, DataBundle
+from ..models.base import speaker_vocab
+from ..models.lpgnet.distillation import self_distillation_loss
+from ..registry import build_model
+from ..runs import RunDir
+from .metrics import format_metrics
+from .plots import plot_confusion, plot_curves
+from .scoring import score
+from .setup import (
+    device_of,
+    ensure_splits,
+    load_data,
+    resolve_device,
+    resolve_model_config,
+    resolve_speakers,
+)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def balanced_class_weights(labels: list[int] | torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights n / (C · count_c), as scikit-learn's 'balanced'."""
+    y = torch.as_tensor(labels).flatten()
+    y = y[y != IGNORE]
+    counts = torch.bincount(y, minlength=num_classes).float()
+    return torch.where(counts > 0, y.numel() / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+
+
+def frame_stats(items: list) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-feature mean and std over every training frame (FeatureNorm for frame models)."""
+    out = {}
+    for m in ("text", "audio"):
+        x = torch.cat([getattr(it, m) for it in items]).double()
+        out[m] = (x.mean(0).float(), x.std(0, unbiased=False).float())
+    return out
+
+
+def drop_modalities(
+    text: torch.Tensor, audio: torch.Tensor, p: float, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Modality dropout: each utterance loses text, audio, or neither (never both), each
+    with probability ``p``; a lost modality is NaN, which the models read as missing."""
+    if p <= 0:
+        return text, audio
+    b, n = text.shape[:2]
+    u = torch.from_numpy(rng.random((b, n))).to(text.device)
+    text, audio = text.clone(), audio.clone()
+    text[u < p] = float("nan")
+    audio[(u >= p) & (u < 2 * p)] = float("nan")
+    return text, audio
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    items: list[TensorDialogue],
+    cfg: RunConfig,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    class_weights: torch.Tensor | None = None,
+    desc: str = "epoch",
+) -> dict[str, float]:
+    """One pass over the training dialogues in length-bucketed batches (eq. 22 loss);
+    returns each loss term averaged over labelled utterances."""
+    model.train()
+    device = device_of(model)
+    sums: dict[str, float] = {}
+    count = 0
+    batches = batch_indices(item_lengths(items), cfg.train.batch_size, rng, cfg.train.bucket_by_length)
+    for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
+        batch = collate([items[i] for i in idx]).to(device)
+        text, audio = drop_modalities(batch.text, batch.audio, 0.0 if batch.extras else cfg.train.modality_dropout, rng)
+        out = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras)
+        loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights,
+                                             batch.mask, out.present)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        optimizer.step()
+        n = int((batch.labels != IGNORE).sum())
+        count += n
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v * n
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    out_dir: Path | None = None
+
+
+def train(
+    cfg: RunConfig | str | Path | None = None,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    data: DataBundle | None = None,
+    log: Callable[[str], None] | None = None,
+    device: str | torch.device | None = None,
+) -> TrainResult:
+    """Train the configured model; write the run directory if ``out_dir`` is given.
+
+    ``cfg`` is a RunConfig, a YAML path or preset name, or None for the ``synthetic``
+    preset (as ``lpgnet train`` without ``--config``). ``data`` replaces the
+    dataset the config names (for callers that build their own DataBundle).
+    ``device`` (``cpu``, ``cuda``, ``auto``; default CPU) is where training runs; the
+    returned model and the saved weights are on the CPU either way.
+    """
+    dev = resolve_device(device)
+    if not isinstance(cfg, RunConfig):
+        cfg = load_config(cfg if cfg is not None else DEFAULT_PRESET)
+    cfg = copy.deepcopy(cfg).validate()
+    run_dir = RunDir(out_dir).check_writable(overwrite) if out_dir is not None else None
+    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+
+    if data is not None:
+        bundle = copy.copy(data)  # a caller's bundle without a validation split gets one carved
+        bundle.splits = dict(data.splits)
+        ensure_splits(bundle, cfg)
+    else:
+        bundle = load_data(cfg, say)
+    resolve_model_config(cfg, bundle)
+    resolve_speakers(cfg, bundle)
+    cfg.validate()
+    set_seed(cfg.train.seed)
+    model = build_model(cfg.model).to(dev)
+    frame = cfg.model.name == "lpgnet_frame"
+    if frame:  # LPGNet (Frame): one item per labelled utterance, its frame sequences
+        items = {split: frame_items(bundle.splits[split], cfg.model.max_frames) for split in ("train", "valid", "test")}
+    else:
+        vocab = speaker_vocab(cfg.model)
+        items = {split: tensorize(bundle.splits[split], vocab) for split in ("train", "valid", "test")}
+    if cfg.data.standardize:
+        model.inputs.set_stats(frame_stats(items["train"]) if frame else bundle.input_stats("train"))
+    names = bundle.label_names
+    weights = None
+    if cfg.train.class_weights == "balanced":
+        weights = balanced_class_weights(bundle.labels("train"), len(names)).to(dev)
+    opt_cls = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    rng = np.random.default_rng(cfg.train.seed)
+
+    params = model.num_parameters()
+    say(
+        f"{cfg.model.name}: {params:,} parameters; {bundle.source}: "
+        + ", ".join(f"{s} {len(items[s])} dialogues" for s in items)
+    )
+
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    since_best = 0
+    start = time.perf_counter()
+    for epoch in range(1, cfg.train.epochs + 1):
+        t0 = time.perf_counter()
+        losses = train_epoch(model, items["train"], cfg, optimizer, rng, weights, desc=f"epoch {epoch}/{cfg.train.epochs}")
+        valid = score(model, items["valid"], names)
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()}}
+        row.update({f"valid_{k}": valid[k] for k in ("loss", "accuracy", "weighted_f1", "macro_f1", "uar")})
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        current = valid[cfg.train.select_metric]
+        improved = best is None or current > best[0]
+        if improved:
+            best = (current, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            since_best = 0
+        else:
+            since_best += 1
+        say(
+            f"epoch {epoch:3d}  loss {row['train_total']:.4f}  valid {format_metrics(valid)}"
+            f"  {row['seconds']:.1f}s{'  *' if improved else ''}"
+        )
+        if cfg.train.patience and since_best >= cfg.train.patience:
+            say(f"early stop: no {cfg.train.select_metric} improvement on valid for {cfg.train.patience} epochs")
+            break
+    assert best is not None
+    model.load_state_dict(best[2])
+    model.eval()
+    metrics = {
+        "valid": score(model, items["valid"], names),
+        "test": score(model, items["test"], names),  # the only time the test split is scored
+        **({f"test_without_{m}": score(model, items["test"], names, without=m) for m in cfg.model.modalities}
+           if len(cfg.model.modalities) > 1 and not frame else {}),
+        "best_epoch": best[1],
+        "epochs_run": len(history),
+        "select_metric": cfg.train.select_metric,
+        "seed": cfg.train.seed,
+        "model": cfg.model.name,
+        "params": params,
+        "params_inference": model.num_parameters(inference_only=True),
+        "train_seconds": time.perf_counter() - start,
+        "data": bundle.source,
+        "data_sha256": bundle.fingerprint,
+        "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+        **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
+    }
+    model.cpu()
+    say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
+    say(f"test  {format_metrics(metrics['test'])}")
+    if run_dir is not None:
+        run_dir.write(cfg, model, metrics, history, figures=lambda path: _figures(path, history, metrics))
+        say(f"run written to {run_dir.path}")
+    return TrainResult(model=model, metrics=metrics, history=history, out_dir=run_dir.path if run_dir else None)
+
+
+def _figures(path: Path, history: list[dict[str, float]], metrics: dict[str, Any]) -> None:
+    plot_curves(history, path / "training_curves.png", metrics["best_epoch"], metrics["select_metric"])
+    plot_confusion(metrics["test"], path / "confusion_matrix.png")
+
+

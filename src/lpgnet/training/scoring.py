@@ -1,0 +1,44 @@
+"""Scoring a model on dialogues: eval-mode logits, then the metrics of the labelled utterances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..data.batching import TensorDialogue, batch_indices, collate, item_lengths
+from ..data.conversation import IGNORE
+from .metrics import compute_metrics
+from .setup import device_of
+
+
+@torch.no_grad()
+def predict_logits(
+    model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64, without: str | None = None
+) -> list[torch.Tensor]:
+    """Eval-mode logits, one N_i×C tensor per dialogue, in the input order; ``without``
+    names a modality to withhold (a missing-modality test)."""
+    model.eval()
+    device = device_of(model)
+    out: list[torch.Tensor | None] = [None] * len(items)
+    for idx in batch_indices(item_lengths(items), batch_size, rng=None):
+        batch = collate([items[i] for i in idx]).to(device)
+        text = None if without == "text" else batch.text
+        audio = None if without == "audio" else batch.audio
+        logits = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras).logits.cpu()
+        for row, i in enumerate(idx):
+            out[i] = logits[row, : len(items[i].labels)]
+    return out  # type: ignore[return-value]
+
+
+def score(
+    model: torch.nn.Module, items: list[TensorDialogue], label_names: list[str], batch_size: int = 64,
+    without: str | None = None,
+) -> dict[str, Any]:
+    """Metrics over the labelled utterances of ``items``, plus the mean task loss."""
+    logits = torch.cat(predict_logits(model, items, batch_size, without))
+    labels = torch.cat([it.labels for it in items])
+    keep = labels != IGNORE
+    metrics = compute_metrics(labels[keep].numpy(), logits[keep].argmax(-1).numpy(), label_names)
+    metrics["loss"] = float(torch.nn.functional.cross_entropy(logits[keep], labels[keep]))
+    return metrics
