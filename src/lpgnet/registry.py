@@ -17,7 +17,8 @@ import finds every model registered.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _MODELS: dict[str, tuple[type, type]] = {}
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -48,7 +49,7 @@ class RunDir:
     def finished(self) -> bool:
         return (self.path / FINISHED_MARKER).exists()
 
-    def require(self, *names: str) -> "RunDir":
+    def require(self, *names: str) -> RunDir:
         """Refuse a missing directory, or one without ``names`` (default: config and weights)."""
         if not self.path.is_dir():
             raise RunDirError(f"{self.path}: run directory not found")
@@ -62,7 +63,9 @@ class RunDir:
         from the checkpoint, so a ``model.*`` override would be silently ignored)."""
         bad = [o for o in overrides or [] if not o.strip().startswith("data.")]
         if bad:
-            raise ConfigError(f"--set {bad[0]!r}: evaluate can only change data.* fields (the model comes from the checkpoint)")
+            raise ConfigError(
+                f"--set {bad[0]!r}: evaluate can only change data.* fields (the model comes from the checkpoint)"
+            )
         return load_config(self.path / CONFIG_FILE, overrides)
 
     def config_text(self) -> str | None:
@@ -97,16 +100,24 @@ class RunDir:
 
     # ------------------------------------------------------------------ writing
 
-    def check_writable(self, overwrite: bool) -> "RunDir":
+    def check_writable(self, overwrite: bool) -> RunDir:
         """Refuse to replace a finished run without ``overwrite`` (before any work is done)."""
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"{self.path}: exists and is not a directory")
         if self.finished and not overwrite:
-            raise RunDirError(f"{self.path}: holds a finished run ({FINISHED_MARKER} exists); pass --overwrite to replace it")
+            raise RunDirError(
+                f"{self.path}: holds a finished run ({FINISHED_MARKER} exists); pass --overwrite to replace it"
+            )
         return self
 
-    def write(self, cfg: RunConfig, model: torch.nn.Module, metrics: dict[str, Any], history: list[dict[str, float]],
-              figures: Callable[[Path], None] | None = None) -> None:
+    def write(
+        self,
+        cfg: RunConfig,
+        model: torch.nn.Module,
+        metrics: dict[str, Any],
+        history: list[dict[str, float]],
+        figures: Callable[[Path], None] | None = None,
+    ) -> None:
         """Write the whole run. A run being replaced first loses its finished marker, so
         a crash part-way never leaves a directory that looks finished but mixes old and
         new files; every file is written atomically; metrics.json comes last."""

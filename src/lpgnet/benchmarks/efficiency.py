@@ -27,8 +27,9 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,7 +79,7 @@ def dialogue(n: int, dims: dict[str, int], rng: np.random.Generator) -> TensorDi
 
 
 def forward(model: torch.nn.Module, batch: Any) -> Any:
-    return model(batch.text, batch.audio, batch.mask, speakers=batch.speakers)
+    return model(batch.text, batch.audio, batch.mask, **batch.model_kwargs(model.config))
 
 
 def median_seconds(fn: Callable[[], Any], min_time: float = 0.3, min_reps: int = 5, max_reps: int = 200) -> float:
@@ -131,7 +132,12 @@ def onnxruntime_latency(model: torch.nn.Module, batches: dict[int, Any]) -> dict
             return None
     out = {}
     for n, b in batches.items():
-        feed = {"text": b.text.numpy(), "audio": b.audio.numpy(), "mask": b.mask.numpy(), "speakers": b.speakers.numpy()}
+        feed = {
+            "text": b.text.numpy(),
+            "audio": b.audio.numpy(),
+            "mask": b.mask.numpy(),
+            "speakers": b.speakers.numpy(),
+        }
         feed = {k: feed[k] for k in names}
         out[str(n)] = 1000 * median_seconds(lambda f=feed: session.run(None, f))
     return out
@@ -260,7 +266,7 @@ def bench_cuda(models: list[str], configs_dir: Path, lengths: list[int]) -> dict
             b = collate([dialogue(n, PAPER_DIMS, rng)])
             b = type(b)(*(t.to(dev) for t in (b.text, b.audio, b.mask, b.labels, b.speakers)))
 
-            def step(b: Any = b) -> None:
+            def step(b: Any = b, model: torch.nn.Module = model) -> None:
                 forward(model, b)
                 torch.cuda.synchronize()
 
@@ -294,23 +300,29 @@ def run_bench(
     # The machine's matmul throughput before and after (also the warm-up, so the first
     # model timed does not pay for the thread pool's start-up and the clock ramp).
     env["matmul_gflops_start"] = matmul_gflops()
-    report: dict[str, Any] = {"env": env, "settings": {
-        "paper": f"every model at d = 768, inputs text {PAPER_DIMS['text']} / speech {PAPER_DIMS['audio']}",
-        "iemocap": f"each model as {configs}/<name>.yaml builds it, inputs text {IEMOCAP_DIMS['text']} / speech {IEMOCAP_DIMS['audio']}",
-        "latency": "batch 1, eval + inference mode, median of timed repeats after 2 warm-up calls",
-        "throughput": f"batch {THROUGHPUT_BATCH} dialogues of {THROUGHPUT_LEN} utterances",
-        "peak_mem_mb": "resident-set growth of a fresh process building the model and running the throughput batch",
-        "train_epoch": epoch_data,
-    }}
+    report: dict[str, Any] = {
+        "env": env,
+        "settings": {
+            "paper": f"every model at d = 768, inputs text {PAPER_DIMS['text']} / speech {PAPER_DIMS['audio']}",
+            "iemocap": f"each model as {configs}/<name>.yaml builds it, inputs text {IEMOCAP_DIMS['text']} / speech {IEMOCAP_DIMS['audio']}",
+            "latency": "batch 1, eval + inference mode, median of timed repeats after 2 warm-up calls",
+            "throughput": f"batch {THROUGHPUT_BATCH} dialogues of {THROUGHPUT_LEN} utterances",
+            "peak_mem_mb": "resident-set growth of a fresh process building the model and running the throughput batch",
+            "train_epoch": epoch_data,
+        },
+    }
     for key, setting in (("models", "paper"), ("models_iemocap", "iemocap")):
         report[key] = {}
         for name in models:
             t0 = time.perf_counter()
             report[key][name] = bench_model(name, setting, configs, lengths, epoch_lengths, memory)
             m = report[key][name]
-            log(f"{setting:8s} {name:12s} {m['params']:>11,} params  {m['latency_ms'].get('50', float('nan')):8.2f} ms @ N=50  "
-                f"{m['throughput_utt_s']:9.0f} utt/s" + (f"  epoch {m['train_epoch_s']:.1f} s" if 'train_epoch_s' in m else "")
-                + f"  ({time.perf_counter() - t0:.0f} s)")
+            log(
+                f"{setting:8s} {name:12s} {m['params']:>11,} params  {m['latency_ms'].get('50', float('nan')):8.2f} ms @ N=50  "
+                f"{m['throughput_utt_s']:9.0f} utt/s"
+                + (f"  epoch {m['train_epoch_s']:.1f} s" if "train_epoch_s" in m else "")
+                + f"  ({time.perf_counter() - t0:.0f} s)"
+            )
     report["ratios"] = ratios(report)
     report["cuda"] = bench_cuda(models, configs, lengths)
     report["env"]["load_average_end"] = os.getloadavg()
@@ -354,7 +366,9 @@ def plot_bench(report: dict[str, Any], path: str | Path) -> None:
     ax1.legend()
     names = list(report["models"])
     x = np.arange(len(names))
-    for offset, (key, label) in zip((-0.2, 0.2), (("models", "d = 768 (paper size)"), ("models_iemocap", "IEMOCAP configs"))):
+    for offset, (key, label) in zip(
+        (-0.2, 0.2), (("models", "d = 768 (paper size)"), ("models_iemocap", "IEMOCAP configs"))
+    ):
         if key in report:
             ax2.bar(x + offset, [report[key][n]["params"] / 1e6 for n in names], width=0.4, label=label)
     ax2.set_xticks(x, names)
@@ -368,12 +382,21 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     env = data["env"]
     load = env.get("load_average_start")
     gflops = (env.get("matmul_gflops_start"), env.get("matmul_gflops_end"))
-    lines = [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}"
-             + (f"; 1-minute load average {load[0]:.2f} at the start" if load else "")
-             + (f"; fp32 matmul {gflops[0]:.0f} GFLOP/s at the start, {gflops[1]:.0f} at the end" if None not in gflops else "")
-             + f"; the whole benchmark took {env.get('bench_seconds', float('nan')):.0f} s.", ""]
-    for key, title in (("models", "paper size: " + data["settings"]["paper"]),
-                       ("models_iemocap", "IEMOCAP configs: " + data["settings"]["iemocap"])):
+    lines = [
+        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}"
+        + (f"; 1-minute load average {load[0]:.2f} at the start" if load else "")
+        + (
+            f"; fp32 matmul {gflops[0]:.0f} GFLOP/s at the start, {gflops[1]:.0f} at the end"
+            if None not in gflops
+            else ""
+        )
+        + f"; the whole benchmark took {env.get('bench_seconds', float('nan')):.0f} s.",
+        "",
+    ]
+    for key, title in (
+        ("models", "paper size: " + data["settings"]["paper"]),
+        ("models_iemocap", "IEMOCAP configs: " + data["settings"]["iemocap"]),
+    ):
         models = data.get(key) or {}
         if not models:
             continue
@@ -383,48 +406,88 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
         lines += [f"**{title}**", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
         for name, m in models.items():
             flops = m["flops"].get("50")
-            cells = [name, str(m["d_model"] or "–"), f"{m['params']:,}", f"{flops / 1e9:.3f}" if flops is not None else "–"]
+            cells = [
+                name,
+                str(m["d_model"] or "–"),
+                f"{m['params']:,}",
+                f"{flops / 1e9:.3f}" if flops is not None else "–",
+            ]
             cells += [f"{m['latency_ms'][n]:.2f}" for n in lengths]
-            cells += [f"{m['throughput_utt_s']:,.0f}",
-                      f"{m['peak_mem_mb']:.0f}" if m.get("peak_mem_mb") is not None else "–",
-                      f"{m['train_epoch_s']:.1f}" if m.get("train_epoch_s") is not None else "–"]
+            cells += [
+                f"{m['throughput_utt_s']:,.0f}",
+                f"{m['peak_mem_mb']:.0f}" if m.get("peak_mem_mb") is not None else "–",
+                f"{m['train_epoch_s']:.1f}" if m.get("train_epoch_s") is not None else "–",
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         ort_rows = [(name, m) for name, m in models.items() if m.get("latency_ms_onnxruntime")]
         if ort_rows:
-            lines += ["", "onnxruntime (CPU, same threads) against eager PyTorch, batch 1, ms:", "",
-                      "| model | " + " | ".join(f"N = {n}: eager / onnxruntime" for n in lengths) + " |",
-                      "|---" * (len(lengths) + 1) + "|"]
+            lines += [
+                "",
+                "onnxruntime (CPU, same threads) against eager PyTorch, batch 1, ms:",
+                "",
+                "| model | " + " | ".join(f"N = {n}: eager / onnxruntime" for n in lengths) + " |",
+                "|---" * (len(lengths) + 1) + "|",
+            ]
             for name, m in ort_rows:
                 ort = m["latency_ms_onnxruntime"]
-                lines.append(f"| {name} | " + " | ".join(
-                    f"{m['latency_ms'][n]:.2f} / {ort[n]:.2f} ({m['latency_ms'][n] / ort[n]:.1f}x)" for n in lengths) + " |")
+                lines.append(
+                    f"| {name} | "
+                    + " | ".join(
+                        f"{m['latency_ms'][n]:.2f} / {ort[n]:.2f} ({m['latency_ms'][n] / ort[n]:.1f}x)" for n in lengths
+                    )
+                    + " |"
+                )
             missing = [name for name, m in models.items() if not m.get("latency_ms_onnxruntime")]
             if missing:
-                lines += ["", f"No onnxruntime figure for {', '.join(missing)}: its ONNX export does not pass the "
-                          "parity check (PyTorch's Transformer layer traces with a fixed length)."]
+                lines += [
+                    "",
+                    f"No onnxruntime figure for {', '.join(missing)}: its ONNX export does not pass the "
+                    "parity check (PyTorch's Transformer layer traces with a fixed length).",
+                ]
             if "lpgnet" in dict(ort_rows) and "50" in lengths:
                 m = models["lpgnet"]
                 speed = m["latency_ms"]["50"] / m["latency_ms_onnxruntime"]["50"]
-                lines += ["", f"Target: LPGNet's onnxruntime latency at N = 50 at least 2x lower than eager -- "
-                          f"{speed:.1f}x, {'met' if speed >= 2 else '**missed**'}."]
+                lines += [
+                    "",
+                    f"Target: LPGNet's onnxruntime latency at N = 50 at least 2x lower than eager -- "
+                    f"{speed:.1f}x, {'met' if speed >= 2 else '**missed**'}.",
+                ]
         r = data.get("ratios", {}).get(key)
         if r:
-            lines += ["", "LPGNet / SDT: parameters " + f"{r['params_lpgnet_over_sdt']:.2f}x"
-                      + (f", FLOPs at N = 50 {r['flops50_lpgnet_over_sdt']:.2f}x" if "flops50_lpgnet_over_sdt" in r else "")
-                      + (f", CPU latency at N = 50 {r['latency50_lpgnet_over_sdt']:.2f}x" if "latency50_lpgnet_over_sdt" in r else "")
-                      + "."]
+            lines += [
+                "",
+                "LPGNet / SDT: parameters "
+                + f"{r['params_lpgnet_over_sdt']:.2f}x"
+                + (f", FLOPs at N = 50 {r['flops50_lpgnet_over_sdt']:.2f}x" if "flops50_lpgnet_over_sdt" in r else "")
+                + (
+                    f", CPU latency at N = 50 {r['latency50_lpgnet_over_sdt']:.2f}x"
+                    if "latency50_lpgnet_over_sdt" in r
+                    else ""
+                )
+                + ".",
+            ]
             met = lambda ok: "met" if ok else "**missed**"  # noqa: E731
-            lines += ["", f"Targets: fewer parameters than SDT -- {met(r['params_lpgnet_over_sdt'] < 1)}; "
-                      f"CPU latency at N = 50 at most 0.5x SDT's -- {met(r.get('latency50_lpgnet_over_sdt', 9) <= 0.5)}."]
+            lines += [
+                "",
+                f"Targets: fewer parameters than SDT -- {met(r['params_lpgnet_over_sdt'] < 1)}; "
+                f"CPU latency at N = 50 at most 0.5x SDT's -- {met(r.get('latency50_lpgnet_over_sdt', 9) <= 0.5)}.",
+            ]
         lines.append("")
     if data["settings"].get("train_epoch"):
         lines += [f"Epoch data: {data['settings']['train_epoch']}.", ""]
     cuda = data.get("cuda")
     if cuda:
         lengths = list(next(iter(cuda["models"].values()))["latency_ms"])
-        lines += [f"**GPU ({cuda['device']}), paper size, synchronised latency, ms**", "",
-                  "| model | " + " | ".join(f"N = {n}" for n in lengths) + " |", "|---" * (len(lengths) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(f"{m['latency_ms'][n]:.2f}" for n in lengths) + " |" for name, m in cuda["models"].items()]
+        lines += [
+            f"**GPU ({cuda['device']}), paper size, synchronised latency, ms**",
+            "",
+            "| model | " + " | ".join(f"N = {n}" for n in lengths) + " |",
+            "|---" * (len(lengths) + 1) + "|",
+        ]
+        lines += [
+            f"| {name} | " + " | ".join(f"{m['latency_ms'][n]:.2f}" for n in lengths) + " |"
+            for name, m in cuda["models"].items()
+        ]
         lines.append("")
     else:
         lines += ["No GPU on the machine that ran it: CPU figures only.", ""]

@@ -21,8 +21,13 @@ def cpu_model() -> str:
 
 
 def environment() -> dict[str, object]:
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
-            "cores": os.cpu_count(), "python": platform.python_version()}
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:

@@ -66,8 +66,16 @@ def measure(d_model: int, batch: int, frames: int, repeats: int) -> dict:
     base = _reset_peak_kib()
     train_s = timed(step, repeats)
     train_mb = (_peak_kib() - base) / 1024
-    return {"d_model": d_model, "batch": batch, "frames": frames, "params": model.num_parameters(),
-            "train_step_s": train_s, "train_peak_mb": train_mb, "inference_s": infer_s, "inference_peak_mb": infer_mb}
+    return {
+        "d_model": d_model,
+        "batch": batch,
+        "frames": frames,
+        "params": model.num_parameters(),
+        "train_step_s": train_s,
+        "train_peak_mb": train_mb,
+        "inference_s": infer_s,
+        "inference_peak_mb": infer_mb,
+    }
 
 
 def main() -> None:
@@ -83,9 +91,11 @@ def main() -> None:
         rows = [pool.apply(measure, (d, args.batch, args.frames, args.repeats)) for d in (256, 768)]
     report = {"env": environment(), "rows": rows}
     for r in report["rows"]:
-        print(f"d {r['d_model']}: {r['params']:,} params; batch of {r['batch']} x {r['frames']} frames: train step "
-              f"{r['train_step_s']:.2f} s (+{r['train_peak_mb']:.0f} MB), inference {r['inference_s']:.2f} s "
-              f"(+{r['inference_peak_mb']:.0f} MB)")
+        print(
+            f"d {r['d_model']}: {r['params']:,} params; batch of {r['batch']} x {r['frames']} frames: train step "
+            f"{r['train_step_s']:.2f} s (+{r['train_peak_mb']:.0f} MB), inference {r['inference_s']:.2f} s "
+            f"(+{r['inference_peak_mb']:.0f} MB)"
+        )
     write_json(args.out, report)
     print(f"written to {args.out}")
 
@@ -94,11 +104,17 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
     lines: list[str] = []
     env = data["env"]
-    lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}.", "",
-              "| d_model | parameters | batch x frames | train step, s | train peak MB | inference, s | inference peak MB |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['d_model']} | {r['params']:,} | {r['batch']} x {r['frames']} | {r['train_step_s']:.2f} | "
-              f"{r['train_peak_mb']:.0f} | {r['inference_s']:.2f} | {r['inference_peak_mb']:.0f} |" for r in data["rows"]]
+    lines += [
+        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}.",
+        "",
+        "| d_model | parameters | batch x frames | train step, s | train peak MB | inference, s | inference peak MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['d_model']} | {r['params']:,} | {r['batch']} x {r['frames']} | {r['train_step_s']:.2f} | "
+        f"{r['train_peak_mb']:.0f} | {r['inference_s']:.2f} | {r['inference_peak_mb']:.0f} |"
+        for r in data["rows"]
+    ]
     lines.append("")
     return lines
 

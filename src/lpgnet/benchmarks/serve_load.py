@@ -70,12 +70,24 @@ def main() -> None:
         run = args.run
         if run is None:
             run = str(Path(tmp) / "run")
-            subprocess.run([sys.executable, "-m", "lpgnet.cli", "train", "--out", run], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "lpgnet.cli", "train", "--out", run],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         predictor = Predictor.from_run(run)
         rng = np.random.default_rng(0)
-        body = {"utterances": [{predictor.fields[m]: rng.normal(size=predictor.dims[m]).round(5).tolist()
-                                for m in predictor.modalities} | {"speaker": "AB"[i % 2]} for i in range(args.utterances)]}
+        body = {
+            "utterances": [
+                {
+                    predictor.fields[m]: rng.normal(size=predictor.dims[m]).round(5).tolist()
+                    for m in predictor.modalities
+                }
+                | {"speaker": "AB"[i % 2]}
+                for i in range(args.utterances)
+            ]
+        }
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "lpgnet.cli", "serve", "--run", run, "--port", str(port)]
@@ -115,18 +127,26 @@ def main() -> None:
         codes[str(s)] = codes.get(str(s), 0) + 1
     windows = [sum(1 for r in results if k * 10 <= r[0] < (k + 1) * 10) / 10 for k in range(int(args.seconds // 10))]
     report = {
-        "env": environment(), "run": args.run or "synthetic preset (trained for this test)",
-        "seconds": args.seconds, "clients": args.clients, "utterances_per_request": args.utterances,
-        "requests": len(results), "requests_per_s": len(results) / args.seconds,
+        "env": environment(),
+        "run": args.run or "synthetic preset (trained for this test)",
+        "seconds": args.seconds,
+        "clients": args.clients,
+        "utterances_per_request": args.utterances,
+        "requests": len(results),
+        "requests_per_s": len(results) / args.seconds,
         "utterances_per_s": len(results) * args.utterances / args.seconds,
-        "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-        "status_codes": codes, "server_errors": sum(n for c, n in codes.items() if c.startswith("5") or c == "0"),
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        "status_codes": codes,
+        "server_errors": sum(n for c, n in codes.items() if c.startswith("5") or c == "0"),
         "requests_per_s_by_10s": windows,
         "throughput_held": bool(windows) and windows[-1] >= 0.8 * windows[0],
     }
-    print(f"{report['requests']} requests in {args.seconds:.0f} s: {report['requests_per_s']:.1f} req/s "
-          f"({report['utterances_per_s']:.0f} utterances/s), p50 {report['p50_ms']:.1f} ms, p99 {report['p99_ms']:.1f} ms; "
-          f"status {codes}; per 10 s: {[round(w, 1) for w in windows]}; held: {report['throughput_held']}")
+    print(
+        f"{report['requests']} requests in {args.seconds:.0f} s: {report['requests_per_s']:.1f} req/s "
+        f"({report['utterances_per_s']:.0f} utterances/s), p50 {report['p50_ms']:.1f} ms, p99 {report['p99_ms']:.1f} ms; "
+        f"status {codes}; per 10 s: {[round(w, 1) for w in windows]}; held: {report['throughput_held']}"
+    )
     write_json(args.out, report)
     print(f"written to {args.out}")
 
@@ -135,15 +155,20 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
     lines: list[str] = []
     env = data["env"]
-    lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; run: {data['run']}.", "",
-              "| seconds | clients | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",
-              "|---|---|---|---|---|---|---|---|---|---|---|",
-              f"| {data['seconds']:.0f} | {data['clients']} | {data['utterances_per_request']} | {data['requests_per_s']:.1f} | "
-              f"{data['utterances_per_s']:.0f} | {data['p50_ms']:.1f} | {data['p99_ms']:.1f} | "
-              f"{', '.join(f'{k}: {v}' for k, v in data['status_codes'].items())} | {data['server_errors']} | "
-              f"{', '.join(f'{w:.0f}' for w in data['requests_per_s_by_10s'])} | {'yes' if data['throughput_held'] else '**no**'} |", "",
-              f"Target: zero 5xx over the bounded load test and throughput held -- "
-              f"{'met' if data['server_errors'] == 0 and data['throughput_held'] else '**missed**'}.", ""]
+    lines += [
+        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; run: {data['run']}.",
+        "",
+        "| seconds | clients | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {data['seconds']:.0f} | {data['clients']} | {data['utterances_per_request']} | {data['requests_per_s']:.1f} | "
+        f"{data['utterances_per_s']:.0f} | {data['p50_ms']:.1f} | {data['p99_ms']:.1f} | "
+        f"{', '.join(f'{k}: {v}' for k, v in data['status_codes'].items())} | {data['server_errors']} | "
+        f"{', '.join(f'{w:.0f}' for w in data['requests_per_s_by_10s'])} | {'yes' if data['throughput_held'] else '**no**'} |",
+        "",
+        f"Target: zero 5xx over the bounded load test and throughput held -- "
+        f"{'met' if data['server_errors'] == 0 and data['throughput_held'] else '**missed**'}.",
+        "",
+    ]
     return lines
 
 

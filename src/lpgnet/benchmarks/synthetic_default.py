@@ -42,17 +42,33 @@ def main() -> None:
             result = train(cfg, log=lambda _msg: None)
             wall = time.perf_counter() - t0
             test = result.metrics["test"]
-            rows.append({"seed": seed, "accuracy": test["accuracy"], "weighted_f1": test["weighted_f1"],
-                         "best_epoch": result.metrics["best_epoch"], "wall_seconds": wall,
-                         "params": result.metrics["params"]})
-            print(f"{preset:17s} seed {seed}: test acc {test['accuracy']:.4f} wF1 {test['weighted_f1']:.4f}"
-                  f"  ({wall:.1f} s, best epoch {result.metrics['best_epoch']})", flush=True)
-        summary = {k: {"mean": statistics.mean(r[k] for r in rows),
-                       "std": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0}
-                   for k in ("accuracy", "weighted_f1", "wall_seconds")}
+            rows.append(
+                {
+                    "seed": seed,
+                    "accuracy": test["accuracy"],
+                    "weighted_f1": test["weighted_f1"],
+                    "best_epoch": result.metrics["best_epoch"],
+                    "wall_seconds": wall,
+                    "params": result.metrics["params"],
+                }
+            )
+            print(
+                f"{preset:17s} seed {seed}: test acc {test['accuracy']:.4f} wF1 {test['weighted_f1']:.4f}"
+                f"  ({wall:.1f} s, best epoch {result.metrics['best_epoch']})",
+                flush=True,
+            )
+        summary = {
+            k: {
+                "mean": statistics.mean(r[k] for r in rows),
+                "std": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0,
+            }
+            for k in ("accuracy", "weighted_f1", "wall_seconds")
+        }
         report["models"][preset] = {"runs": rows, **summary}
-        print(f"{preset:17s} mean test acc {summary['accuracy']['mean']:.4f} ± {summary['accuracy']['std']:.4f}, "
-              f"wF1 {summary['weighted_f1']['mean']:.4f}, wall {summary['wall_seconds']['mean']:.1f} s per run")
+        print(
+            f"{preset:17s} mean test acc {summary['accuracy']['mean']:.4f} ± {summary['accuracy']['std']:.4f}, "
+            f"wF1 {summary['weighted_f1']['mean']:.4f}, wall {summary['wall_seconds']['mean']:.1f} s per run"
+        )
     write_json(args.out, report)
     print(f"written {args.out}")
 

@@ -52,8 +52,10 @@ def main() -> None:
         "finetune_3_epochs_plus_encode_seconds": tuned,
         "cached_read_seconds": cached,
     }
-    print(f"frozen MiniLM, all utterances: {frozen:.0f} s; one fine-tuning pass + encoding: {tuned:.0f} s; "
-          f"from the cache: {1000 * cached:.0f} ms ({torch.get_num_threads()} threads)")
+    print(
+        f"frozen MiniLM, all utterances: {frozen:.0f} s; one fine-tuning pass + encoding: {tuned:.0f} s; "
+        f"from the cache: {1000 * cached:.0f} ms ({torch.get_num_threads()} threads)"
+    )
     write_json(args.out, report)
     print(f"written to {args.out}")
 
@@ -63,9 +65,12 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     lines: list[str] = []
     env = data["env"]
     lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}:", ""]
-    lines += [f"- frozen MiniLM, every utterance of the file: {data['frozen_encode_all_seconds']:.0f} s",
-              f"- one fine-tuning pass (3 epochs on the training dialogues) + encoding: {data['finetune_3_epochs_plus_encode_seconds']:.0f} s",
-              f"- reading the cached features back: {1000 * data['cached_read_seconds']:.0f} ms", ""]
+    lines += [
+        f"- frozen MiniLM, every utterance of the file: {data['frozen_encode_all_seconds']:.0f} s",
+        f"- one fine-tuning pass (3 epochs on the training dialogues) + encoding: {data['finetune_3_epochs_plus_encode_seconds']:.0f} s",
+        f"- reading the cached features back: {1000 * data['cached_read_seconds']:.0f} ms",
+        "",
+    ]
     return lines
 
 

@@ -74,14 +74,18 @@ def bench(config: str, epochs: int, peak: float) -> dict:
         "gflop_per_epoch": flops / 1e9,
         "achieved_gflops": flops / sec / 1e9,
         "fraction_of_matmul_peak": flops / sec / 1e9 / peak,
-        "padding_per_utterance": {"bucketed": padding_ratio(lengths, cfg.train.batch_size, True),
-                                  "random": padding_ratio(lengths, cfg.train.batch_size, False)},
+        "padding_per_utterance": {
+            "bucketed": padding_ratio(lengths, cfg.train.batch_size, True),
+            "random": padding_ratio(lengths, cfg.train.batch_size, False),
+        },
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["configs/iemocap/lpgnet.yaml", "configs/iemocap/lpgnet-paper.yaml"])
+    parser.add_argument(
+        "--configs", nargs="+", default=["configs/iemocap/lpgnet.yaml", "configs/iemocap/lpgnet-paper.yaml"]
+    )
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per config (after one warm-up)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--out", default="benchmarks/results/train_speed.json")
@@ -95,10 +99,12 @@ def main() -> None:
         "models": [bench(c, args.epochs, peak) for c in args.configs],
     }
     for m in report["models"]:
-        print(f"{m['config']}: d {m['d_model']}, {m['params']:,} params, {m['sec_per_epoch']:.2f} s/epoch, "
-              f"{m['achieved_gflops']:.1f} GFLOP/s = {100 * m['fraction_of_matmul_peak']:.0f}% of matmul "
-              f"{peak:.0f} GFLOP/s; padding/utt {m['padding_per_utterance']['bucketed']:.2f} bucketed vs "
-              f"{m['padding_per_utterance']['random']:.2f} random")
+        print(
+            f"{m['config']}: d {m['d_model']}, {m['params']:,} params, {m['sec_per_epoch']:.2f} s/epoch, "
+            f"{m['achieved_gflops']:.1f} GFLOP/s = {100 * m['fraction_of_matmul_peak']:.0f}% of matmul "
+            f"{peak:.0f} GFLOP/s; padding/utt {m['padding_per_utterance']['bucketed']:.2f} bucketed vs "
+            f"{m['padding_per_utterance']['random']:.2f} random"
+        )
     write_json(args.out, report)
     print(f"written to {args.out}")
 
@@ -107,14 +113,21 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
     lines: list[str] = []
     env = data["env"]
-    lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; measured fp32 matmul throughput "
-              f"{data['matmul_gflops']:.0f} GFLOP/s.", ""]
-    lines += ["| config | d_model | parameters | s / epoch | GFLOP / epoch | achieved GFLOP/s | of matmul peak | padding per utterance, bucketed / random batches |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; measured fp32 matmul throughput "
+        f"{data['matmul_gflops']:.0f} GFLOP/s.",
+        "",
+    ]
+    lines += [
+        "| config | d_model | parameters | s / epoch | GFLOP / epoch | achieved GFLOP/s | of matmul peak | padding per utterance, bucketed / random batches |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m in data["models"]:
         pad = m["padding_per_utterance"]
-        lines.append(f"| `{m['config']}` | {m['d_model']} | {m['params']:,} | {m['sec_per_epoch']:.2f} | {m['gflop_per_epoch']:.1f} | "
-                     f"{m['achieved_gflops']:.1f} | {100 * m['fraction_of_matmul_peak']:.0f}% | {pad['bucketed']:.2f} / {pad['random']:.2f} |")
+        lines.append(
+            f"| `{m['config']}` | {m['d_model']} | {m['params']:,} | {m['sec_per_epoch']:.2f} | {m['gflop_per_epoch']:.1f} | "
+            f"{m['achieved_gflops']:.1f} | {100 * m['fraction_of_matmul_peak']:.0f}% | {pad['bucketed']:.2f} / {pad['random']:.2f} |"
+        )
     lines.append("")
     return lines
 

@@ -187,7 +187,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping of sections (model, data, train, loss), got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: expected a YAML mapping of sections (model, data, train, loss), got {type(data).__name__}"
+        )
     return data
 
 
@@ -226,7 +228,11 @@ def read_config_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: base: {base_path} not found")
     inherited = read_config_tree(base_path, seen + (base_path,))
     model, base_model = data.get("model"), inherited.get("model")
-    if isinstance(model, dict) and isinstance(base_model, dict) and model.get("name", base_model.get("name")) != base_model.get("name"):
+    if (
+        isinstance(model, dict)
+        and isinstance(base_model, dict)
+        and model.get("name", base_model.get("name")) != base_model.get("name")
+    ):
         inherited.pop("model")  # another model: the base's model fields do not apply to it
     return merge(inherited, data)
 

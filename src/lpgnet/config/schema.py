@@ -163,7 +163,9 @@ class DataConfig:
                 if not getattr(self, name):
                     raise ConfigError(f"{where}.{name}: required when {where}.source is jsonl")
             if not self.splits and not self.protocol.startswith("loso-"):  # type: ignore[union-attr]
-                raise ConfigError(f"{where}.splits: required for protocol {self.protocol!r} (only loso-<group> needs none)")
+                raise ConfigError(
+                    f"{where}.splits: required for protocol {self.protocol!r} (only loso-<group> needs none)"
+                )
             if not (self.text_feature or self.text_encoder or self.audio_feature):
                 raise ConfigError(f"{where}: source jsonl needs text_feature, text_encoder or audio_feature")
             if self.text_feature and self.text_encoder:
@@ -216,7 +218,9 @@ class TrainConfig:
             raise ConfigError(f"{where}.threads: expected a positive integer or null, got {self.threads}")
         if not 0.0 <= self.modality_dropout < 0.5:
             # text is dropped for u < p, audio for p <= u < 2p: 2p must stay below 1
-            raise ConfigError(f"{where}.modality_dropout: expected a probability in [0, 0.5), got {self.modality_dropout}")
+            raise ConfigError(
+                f"{where}.modality_dropout: expected a probability in [0, 0.5), got {self.modality_dropout}"
+            )
 
 
 @dataclass
@@ -232,7 +236,7 @@ class RunConfig:
         if self.model is None:
             self.model = model_config_class("lpgnet")()
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         for name in ("model", "data", "train", "loss"):
             section = getattr(self, name)
             if hasattr(section, "validate"):

@@ -10,6 +10,7 @@ from epoch to epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,11 +28,25 @@ class Batch:
     speakers: Tensor  # B×N long speaker indices (see speaker_indices), 0 at padding
     extras: dict[str, Tensor] = field(default_factory=dict)  # model inputs beyond these (frame masks)
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def model_kwargs(self, model_config: Any) -> dict[str, Any]:
+        """What a model reads beyond (text, audio, mask): speaker indices for a model whose
+        config has a ``speakers`` section (LPGNet, SDT), the frame masks of a frame batch."""
+        extra = dict(self.extras)
+        if getattr(model_config, "speakers", None) is not None:
+            extra["speakers"] = self.speakers
+        return extra
+
+    def to(self, device: torch.device | str) -> Batch:
         """The same batch on ``device`` (a no-op on the CPU)."""
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return Batch(move(self.text), move(self.audio), move(self.mask), move(self.labels), move(self.speakers),
-                     {k: move(v) for k, v in self.extras.items()})
+        return Batch(
+            move(self.text),
+            move(self.audio),
+            move(self.mask),
+            move(self.labels),
+            move(self.speakers),
+            {k: move(v) for k, v in self.extras.items()},
+        )
 
 
 @dataclass
@@ -116,8 +131,14 @@ def collate(items: list) -> Batch:
         text, text_mask = _pad([it.text for it in items])
         audio, audio_mask = _pad([it.audio for it in items])
         b = len(items)
-        return Batch(text, audio, torch.ones(b, 1, dtype=torch.bool), torch.stack([it.labels for it in items]),
-                     torch.zeros(b, 1, dtype=torch.long), {"text_mask": text_mask, "audio_mask": audio_mask})
+        return Batch(
+            text,
+            audio,
+            torch.ones(b, 1, dtype=torch.bool),
+            torch.stack([it.labels for it in items]),
+            torch.zeros(b, 1, dtype=torch.long),
+            {"text_mask": text_mask, "audio_mask": audio_mask},
+        )
     return _collate_dialogues(items)
 
 
@@ -139,7 +160,10 @@ def _collate_dialogues(items: list[TensorDialogue]) -> Batch:
 
 
 def batch_indices(
-    lengths: list[int], batch_size: int, rng: np.random.Generator | None = None, bucket: bool = True,
+    lengths: list[int],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+    bucket: bool = True,
     merge_single: bool = True,
 ) -> list[list[int]]:
     """Index lists of batches of similar length (little padding); ``rng`` None = evaluation

@@ -49,8 +49,10 @@ def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _feature(path: Path, lineno: int, obj: dict, field: str) -> list[float]:
     value = obj.get(field)
-    if not isinstance(value, list) or not value or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
         raise DataError(f"{path}:{lineno}: field '{field}': expected a non-empty list of numbers, got {value!r:.60}")
     return value
@@ -94,7 +96,9 @@ def leave_one_group_out(path: Path, rows: list[tuple[int, dict]], group_field: s
             )
     groups = sorted(set(group_of.values()))
     if held_out not in groups:
-        raise DataError(f"{path}: protocol {LOSO_PREFIX}{held_out}: no dialogue has {group_field} {held_out!r} (found: {', '.join(groups)})")
+        raise DataError(
+            f"{path}: protocol {LOSO_PREFIX}{held_out}: no dialogue has {group_field} {held_out!r} (found: {', '.join(groups)})"
+        )
     return {d: ("test" if g == held_out else "train") for d, g in group_of.items()}
 
 
@@ -124,7 +128,9 @@ def load_jsonl_bundle(
         for split, ids in read_splits(Path(splits_path), protocol).items():
             for dialog_id in ids:
                 if dialog_id in split_of:
-                    raise DataError(f"{splits_path}: dialogue {dialog_id!r} is in both {split_of[dialog_id]} and {split}")
+                    raise DataError(
+                        f"{splits_path}: dialogue {dialog_id!r} is in both {split_of[dialog_id]} and {split}"
+                    )
                 split_of[dialog_id] = split
 
     raw_labels = [obj.get(label_field) for _, obj in rows]
@@ -137,7 +143,9 @@ def load_jsonl_bundle(
             if not isinstance(obj.get(field), kind) or isinstance(obj.get(field), bool):
                 raise DataError(f"{path}:{lineno}: field '{field}': expected {kind.__name__}, got {obj.get(field)!r}")
         if read_text and not isinstance(obj.get("text"), str):
-            raise DataError(f"{path}:{lineno}: field 'text': expected a string (the transcript), got {obj.get('text')!r:.60}")
+            raise DataError(
+                f"{path}:{lineno}: field 'text': expected a string (the transcript), got {obj.get('text')!r:.60}"
+            )
         label = obj.get(label_field)
         if label is not None and label not in index:
             raise DataError(f"{path}:{lineno}: field '{label_field}': {label!r} is not in the label set {labels}")
@@ -152,7 +160,9 @@ def load_jsonl_bundle(
         if len(set(turns)) != len(turns):
             dup = next(t for t in turns if turns.count(t) > 1)
             lines = [u[1] for u in utts if u[0] == dup]
-            raise DataError(f"{path}: dialogue {dialog_id!r}: turn {dup} appears twice (lines {lines[0]} and {lines[1]})")
+            raise DataError(
+                f"{path}: dialogue {dialog_id!r}: turn {dup} appears twice (lines {lines[0]} and {lines[1]})"
+            )
         if unlabelled == "drop":
             utts = [u for u in utts if u[2].get(label_field) is not None]
             if not utts:
@@ -176,7 +186,9 @@ def load_jsonl_bundle(
                 dialog_id=dialog_id,
                 text=feats["text"],
                 audio=feats["audio"],
-                labels=np.asarray([index[o[label_field]] if o.get(label_field) is not None else IGNORE for _, _, o in utts]),
+                labels=np.asarray(
+                    [index[o[label_field]] if o.get(label_field) is not None else IGNORE for _, _, o in utts]
+                ),
                 speakers=[str(o.get("speaker", "")) for _, _, o in utts],
                 utt_ids=[str(o.get("utt_id", f"{dialog_id}_{t}")) for t, _, o in utts],
                 texts=[o["text"] for _, _, o in utts] if read_text else None,
@@ -189,11 +201,15 @@ def load_jsonl_bundle(
     for m in ("text", "audio"):
         sizes = {getattr(d, m).shape[1] for s in splits.values() for d in s}
         if len(sizes) > 1:
-            raise DataError(f"{path}: field '{features[m]}': vectors of different lengths {sorted(sizes)} across dialogues")
+            raise DataError(
+                f"{path}: field '{features[m]}': vectors of different lengths {sorted(sizes)} across dialogues"
+            )
         dims[m] = sizes.pop() if sizes else 0
     if not splits["train"]:
         raise DataError(f"{splits_path or path}: protocol {protocol!r} leaves no training dialogue")
     h = hashlib.sha256(file_sha256(path).encode())
     if splits_path is not None and not protocol.startswith(LOSO_PREFIX):
         h.update(file_sha256(splits_path).encode())
-    return DataBundle({k: v for k, v in splits.items() if v}, list(labels), str(path), dims=dims, fingerprint=h.hexdigest())
+    return DataBundle(
+        {k: v for k, v in splits.items() if v}, list(labels), str(path), dims=dims, fingerprint=h.hexdigest()
+    )

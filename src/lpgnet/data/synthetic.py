@@ -102,8 +102,15 @@ def make_synthetic(cfg: SyntheticConfig | None = None):  # -> DataBundle
                 speaker = pair[1 - pair.index(speaker)]
         frames = None
         if cfg.frames:  # each utterance's vector spread over a noisy sequence of frames
-            frames = {m: [(v + cfg.frame_noise * rng.standard_normal((int(rng.integers(2, cfg.frames + 1)), len(v))))
-                          .astype(np.float32) for v in vecs] for m, vecs in (("text", text), ("audio", audio))}
+            frames = {
+                m: [
+                    (v + cfg.frame_noise * rng.standard_normal((int(rng.integers(2, cfg.frames + 1)), len(v)))).astype(
+                        np.float32
+                    )
+                    for v in vecs
+                ]
+                for m, vecs in (("text", text), ("audio", audio))
+            }
         return Dialogue(
             dialog_id=dialog_id,
             text=np.asarray(text, dtype=np.float32),

@@ -106,8 +106,14 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                     raise ConfigError(f"{path}: table {t.id}: row {r.name!r}: same_as {r.same_as!r} names no row")
                 src = rows[r.same_as]
                 r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
-    meta = {"runs_dir": manifest.runs_dir, "preamble": manifest.preamble, "postscript": manifest.postscript,
-            "benchmarks": manifest.benchmarks, "targets": manifest.targets, "record_dir": manifest.record_dir}
+    meta = {
+        "runs_dir": manifest.runs_dir,
+        "preamble": manifest.preamble,
+        "postscript": manifest.postscript,
+        "benchmarks": manifest.benchmarks,
+        "targets": manifest.targets,
+        "record_dir": manifest.record_dir,
+    }
     return meta, tables
 
 

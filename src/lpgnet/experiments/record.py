@@ -88,8 +88,11 @@ def current_summary(src: Sources, table: Table, row: Row) -> tuple[dict[str, Any
         return None, None
     if _partial(why):
         return None, f"{why}; `lpgnet report --run` trains the rest (finished runs are reused, from the record too)"
-    hint = ("`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)" if "config" not in why
-            else "move the old directory (and its record) away, then `lpgnet report --run`")
+    hint = (
+        "`lpgnet report --run` completes it (finished seeds are reused, missing scores computed from their weights)"
+        if "config" not in why
+        else "move the old directory (and its record) away, then `lpgnet report --run`"
+    )
     return None, f"out of date: {why}; {hint}"
 
 

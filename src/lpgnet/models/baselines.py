@@ -52,13 +52,12 @@ class LinearBaseline(PretrainedMixin, nn.Module):
         text: Tensor | None,
         audio: Tensor | None,
         mask: Tensor,
-        need_weights: bool = False,
-        speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
         feats, present = self.inputs({"text": text, "audio": audio}, mask)  # missing -> 0, the training mean
-        return ModelOutput(logits=self.fc(torch.cat(list(feats.values()), dim=-1)), modalities=self.modalities,
-                           present=present)
+        return ModelOutput(
+            logits=self.fc(torch.cat(list(feats.values()), dim=-1)), modalities=self.modalities, present=present
+        )
 
 
 @dataclass
@@ -80,7 +79,7 @@ class ContextModel(PretrainedMixin, nn.Module):
     """Base of the context baselines: ``inputs`` (where the trainer stores the input
     statistics) lives inside the shared projection ``embed``."""
 
-    embed: "ConcatProjection"
+    embed: ConcatProjection
 
     @property
     def inputs(self) -> ModalityInputs:
@@ -122,8 +121,14 @@ class GRUBaseline(ContextModel):
         self.config = config
         self.modalities = tuple(config.modalities)
         self.embed = ConcatProjection(config.input_dims(), config.d_model, config.dropout)
-        self.gru = nn.GRU(config.d_model, config.d_model // 2 or 1, num_layers=config.layers, batch_first=True,
-                          bidirectional=True, dropout=config.dropout if config.layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            config.d_model,
+            config.d_model // 2 or 1,
+            num_layers=config.layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+        )
         self.drop = nn.Dropout(config.dropout)
         self.fc = nn.Linear(2 * (config.d_model // 2 or 1), config.num_classes)  # type: ignore[arg-type]
 
@@ -132,8 +137,6 @@ class GRUBaseline(ContextModel):
         text: Tensor | None,
         audio: Tensor | None,
         mask: Tensor,
-        need_weights: bool = False,
-        speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
         x = self.embed(text, audio, mask)
@@ -178,8 +181,6 @@ class TransformerBaseline(ContextModel):
         text: Tensor | None,
         audio: Tensor | None,
         mask: Tensor,
-        need_weights: bool = False,
-        speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
         x = self.embed(text, audio, mask) + sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)

@@ -92,4 +92,6 @@ class PretrainedMixin:
     def num_parameters(self, inference_only: bool = False) -> int:
         """Trainable parameters; ``inference_only`` leaves out the training-only students."""
         params = self.named_parameters()  # type: ignore[attr-defined]
-        return sum(p.numel() for n, p in params if p.requires_grad and not (inference_only and n.startswith("students.")))
+        return sum(
+            p.numel() for n, p in params if p.requires_grad and not (inference_only and n.startswith("students."))
+        )

@@ -121,7 +121,10 @@ class SDT(PretrainedMixin, nn.Module):
         self.speaker_embedding = SpeakerEmbedding(config.speakers, d) if config.speakers.embedding != "none" else None
         self.drop = nn.Dropout(config.dropout)
         self.encoders = nn.ModuleDict(
-            {p: Encoder(d, config.heads, d_ff, config.dropout, config.layers, cross=PATHS[p][0] != PATHS[p][1]) for p in self.paths}
+            {
+                p: Encoder(d, config.heads, d_ff, config.dropout, config.layers, cross=PATHS[p][0] != PATHS[p][1])
+                for p in self.paths
+            }
         )
         self.fusion = DualGatedFusion(d, self.paths, self.modalities, "vector", gate_bias=False)
         self.classifier = EmotionClassifier(d, config.num_classes)  # type: ignore[arg-type]
@@ -142,9 +145,14 @@ class SDT(PretrainedMixin, nn.Module):
             extra = extra + sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)
         if self.speaker_embedding is not None:
             extra = extra + self.speaker_embedding(speakers, mask)
-        h = {m: self.drop((self.project[m](x, present[m]) + extra) * present[m].unsqueeze(-1).float()) for m, x in inputs.items()}
-        outputs = {p: self.encoders[p](h[PATHS[p][0]], h[PATHS[p][1]], present[PATHS[p][0]], present[PATHS[p][1]])
-                   for p in self.paths}
+        h = {
+            m: self.drop((self.project[m](x, present[m]) + extra) * present[m].unsqueeze(-1).float())
+            for m, x in inputs.items()
+        }
+        outputs = {
+            p: self.encoders[p](h[PATHS[p][0]], h[PATHS[p][1]], present[PATHS[p][0]], present[PATHS[p][1]])
+            for p in self.paths
+        }
         fused, per_modality, alpha = self.fusion(outputs, present)
         logits = self.classifier(fused)
         students = self.students(per_modality) if self.training else {}

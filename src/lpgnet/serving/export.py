@@ -24,6 +24,7 @@ import torch
 
 from ..errors import ConfigError, RunDirError
 from ..files import atomic_path
+from ..models.base import embeds_speakers
 from ..runs import RunDir
 
 OPSET = 17
@@ -39,14 +40,18 @@ class _Graph(torch.nn.Module):
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         given = dict(zip(self.inputs, args))
-        out = self.model(given.get("text"), given.get("audio"), given["mask"], speakers=given.get("speakers"))
+        out = self.model(
+            given.get("text"),
+            given.get("audio"),
+            given["mask"],
+            **({"speakers": given["speakers"]} if "speakers" in given else {}),
+        )
         probs = out.logits.softmax(-1) * given["mask"].unsqueeze(-1).to(out.logits.dtype)  # 0 at padding
         return (probs, out.alpha) if self.gates else (probs,)
 
 
 def graph_inputs(model: torch.nn.Module) -> list[str]:
-    spk = getattr(model.config, "speakers", None)
-    return list(model.config.modalities) + ["mask"] + (["speakers"] if spk is not None and spk.embedding != "none" else [])
+    return list(model.config.modalities) + ["mask"] + (["speakers"] if embeds_speakers(model.config) else [])
 
 
 def example(model: torch.nn.Module, names: list[str], batch: int, n: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -67,8 +72,9 @@ def example(model: torch.nn.Module, names: list[str], batch: int, n: int, seed: 
     return out
 
 
-def export_onnx(run: str | Path, out: str | Path, overwrite: bool = False, tolerance: float = 1e-4,
-                labels: list[str] | None = None) -> dict[str, Any]:
+def export_onnx(
+    run: str | Path, out: str | Path, overwrite: bool = False, tolerance: float = 1e-4, labels: list[str] | None = None
+) -> dict[str, Any]:
     """Export the run's model to ``out``; returns what was exported and the parity check."""
     try:
         import onnxruntime as ort
@@ -87,11 +93,19 @@ def export_onnx(run: str | Path, out: str | Path, overwrite: bool = False, toler
         worst = parity(graph, session, model, names)
         if worst > tolerance:
             raise RunDirError(f"{out}: onnxruntime and PyTorch differ by {worst:.2e} > {tolerance:g}; not written")
-    return {"out": str(out), "inputs": names, "outputs": outputs, "labels": labels, "max_abs_diff": worst, "opset": OPSET}
+    return {
+        "out": str(out),
+        "inputs": names,
+        "outputs": outputs,
+        "labels": labels,
+        "max_abs_diff": worst,
+        "opset": OPSET,
+    }
 
 
-def write_onnx(model: torch.nn.Module, path: str | Path, labels: list[str] | None = None
-               ) -> tuple[torch.nn.Module, list[str], list[str]]:
+def write_onnx(
+    model: torch.nn.Module, path: str | Path, labels: list[str] | None = None
+) -> tuple[torch.nn.Module, list[str], list[str]]:
     """Trace ``model`` into an ONNX file at ``path`` (no check); returns (graph, inputs, outputs)."""
     model.eval()
     names = list(graph_inputs(model))
@@ -102,16 +116,38 @@ def write_onnx(model: torch.nn.Module, path: str | Path, labels: list[str] | Non
     ex = example(model, names, 2, 7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about the input-size checks
-        torch.onnx.export(graph, tuple(ex[k] for k in names), str(path), input_names=names, output_names=outputs,
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-    _add_metadata(Path(path), {"labels": labels, "modalities": list(model.config.modalities), "inputs": names,
-                               "outputs": outputs, "model": model.config.name,
-                               "d_text": model.config.d_text, "d_audio": model.config.d_audio})
+        torch.onnx.export(
+            graph,
+            tuple(ex[k] for k in names),
+            str(path),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    _add_metadata(
+        Path(path),
+        {
+            "labels": labels,
+            "modalities": list(model.config.modalities),
+            "inputs": names,
+            "outputs": outputs,
+            "model": model.config.name,
+            "d_text": model.config.d_text,
+            "d_audio": model.config.d_audio,
+        },
+    )
     return graph, names, outputs
 
 
-def parity(graph: torch.nn.Module, session: Any, model: torch.nn.Module, names: list[str],
-           lengths: tuple[int, ...] = CHECK_LENGTHS) -> float:
+def parity(
+    graph: torch.nn.Module,
+    session: Any,
+    model: torch.nn.Module,
+    names: list[str],
+    lengths: tuple[int, ...] = CHECK_LENGTHS,
+) -> float:
     """Largest |p_onnx - p_torch| over real utterances, dialogues of several lengths."""
     worst = 0.0
     for n in lengths:
@@ -121,8 +157,10 @@ def parity(graph: torch.nn.Module, session: Any, model: torch.nn.Module, names: 
         try:
             got = session.run(["probs"], {k: v.numpy() for k, v in ex.items()})[0]
         except Exception as exc:  # noqa: BLE001 -- onnxruntime's own error types
-            raise RunDirError(f"model {model.config.name!r} does not export to ONNX correctly: onnxruntime fails on a "
-                              f"dialogue of {n} utterances ({str(exc).splitlines()[0][:160]})") from None
+            raise RunDirError(
+                f"model {model.config.name!r} does not export to ONNX correctly: onnxruntime fails on a "
+                f"dialogue of {n} utterances ({str(exc).splitlines()[0][:160]})"
+            ) from None
         keep = ex["mask"].numpy()
         worst = max(worst, float(np.abs(got - ref)[keep].max()))
     return worst

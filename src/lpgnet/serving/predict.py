@@ -70,12 +70,18 @@ def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
         if d.text_encoder.finetune.enabled:
             kept = metrics.get("text_encoder_dir")
             if kept and Path(kept, "config.json").exists():  # the fine-tuned encoder, kept in the feature cache
-                enc.text = TextEncoderConfig(encoder=kept, pooling=d.text_encoder.pooling,
-                                             max_length=d.text_encoder.max_length, batch_size=d.text_encoder.batch_size)
+                enc.text = TextEncoderConfig(
+                    encoder=kept,
+                    pooling=d.text_encoder.pooling,
+                    max_length=d.text_encoder.max_length,
+                    batch_size=d.text_encoder.batch_size,
+                )
             else:
-                enc.why["text"] = ("the run's text features come from an encoder fine-tuned during its training, which is "
-                                   + (f"no longer at {kept}" if kept else "not recorded with the run")
-                                   + ": give precomputed text vectors (field 'text_emb') instead")
+                enc.why["text"] = (
+                    "the run's text features come from an encoder fine-tuned during its training, which is "
+                    + (f"no longer at {kept}" if kept else "not recorded with the run")
+                    + ": give precomputed text vectors (field 'text_emb') instead"
+                )
         else:
             enc.text = d.text_encoder
     report = Path(d.path).with_name(Path(d.path).stem + ".extract-report.json") if d.path else None
@@ -83,7 +89,9 @@ def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
     if report is not None and report.exists():
         recorded = json.loads(report.read_text(encoding="utf-8")).get("encoders", {})
     if enc.text is None and "text" not in enc.why and d.text_feature in recorded:
-        enc.text = TextEncoderConfig(**{k: v for k, v in recorded[d.text_feature].items() if k not in ("modality", "finetune")})
+        enc.text = TextEncoderConfig(
+            **{k: v for k, v in recorded[d.text_feature].items() if k not in ("modality", "finetune")}
+        )
     if d.audio_feature in recorded:
         enc.audio = AudioEncoderConfig(**{k: v for k, v in recorded[d.audio_feature].items() if k != "modality"})
     for m, f in (("text", d.text_feature), ("audio", d.audio_feature)):
@@ -95,7 +103,9 @@ def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
 class Predictor:
     """A trained run, ready for new conversations (see the module doc)."""
 
-    def __init__(self, model: torch.nn.Module, cfg: RunConfig, labels: list[str], metrics: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, model: torch.nn.Module, cfg: RunConfig, labels: list[str], metrics: dict[str, Any] | None = None
+    ) -> None:
         self.model = model.eval()
         self.cfg = cfg
         self.labels = labels
@@ -107,13 +117,15 @@ class Predictor:
         self.encoders = _run_encoders(cfg, metrics or {})
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "Predictor":
+    def from_run(cls, run_dir: str | Path) -> Predictor:
         run = RunDir(run_dir).require(CONFIG_FILE, WEIGHTS_NAME, FINISHED_MARKER)
         return cls(run.model(), run.config(), run.labels(), run.metrics())
 
     # ------------------------------------------------------------------ inputs
 
-    def _inputs(self, utterances: list[dict[str, Any]], where: str, base: Path) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+    def _inputs(
+        self, utterances: list[dict[str, Any]], where: str, base: Path
+    ) -> tuple[dict[str, np.ndarray], list[list[str]]]:
         """One N×d array per modality (NaN rows where missing) and each utterance's missing list."""
         n = len(utterances)
         arrays = {m: np.full((n, self.dims[m]), np.nan, np.float32) for m in self.modalities}
@@ -123,12 +135,20 @@ class Predictor:
                 f = self.fields[m]
                 if f is not None and u.get(f) is not None:
                     v = u[f]
-                    if (not isinstance(v, list) or len(v) != self.dims[m]
-                            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
-                        got = (f"a list of {len(v)}" + (" with non-numbers" if len(v) == self.dims[m] else "")
-                               if isinstance(v, list) else f"{type(v).__name__} {str(v)[:40]}")
-                        raise DataError(f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
-                                        f"numbers (the run's {m} feature size), got {got}")
+                    if (
+                        not isinstance(v, list)
+                        or len(v) != self.dims[m]
+                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                    ):
+                        got = (
+                            f"a list of {len(v)}" + (" with non-numbers" if len(v) == self.dims[m] else "")
+                            if isinstance(v, list)
+                            else f"{type(v).__name__} {str(v)[:40]}"
+                        )
+                        raise DataError(
+                            f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
+                            f"numbers (the run's {m} feature size), got {got}"
+                        )
                     arrays[m][i] = v
                 elif m == "text" and isinstance(u.get("text"), str):
                     raw["text"].append((i, u["text"]))
@@ -140,8 +160,11 @@ class Predictor:
                 continue
             if getattr(self.encoders, m) is None:
                 raise DataError(f"{where}: raw {m} given, but {self.encoders.why[m]}")
-            vecs = (self.encoders.embed_text([t for _, t in items]) if m == "text"
-                    else self.encoders.embed_audio([p for _, p in items]))
+            vecs = (
+                self.encoders.embed_text([t for _, t in items])
+                if m == "text"
+                else self.encoders.embed_audio([p for _, p in items])
+            )
             for (i, _), v in zip(items, vecs):
                 if len(v) != self.dims[m]:
                     raise DataError(f"{where}: the {m} encoder gives {len(v)} values; the model expects {self.dims[m]}")
@@ -156,7 +179,9 @@ class Predictor:
     # ------------------------------------------------------------------ prediction
 
     @torch.no_grad()
-    def predict(self, utterances: list[dict[str, Any]], where: str = "conversation", base: str | Path = ".") -> list[dict[str, Any]]:
+    def predict(
+        self, utterances: list[dict[str, Any]], where: str = "conversation", base: str | Path = "."
+    ) -> list[dict[str, Any]]:
         """Predictions for one conversation (utterances in order), one dict per utterance."""
         if not utterances:
             raise DataError(f"{where}: no utterances")
@@ -172,7 +197,7 @@ class Predictor:
         batch = collate(tensorize([dialogue], speaker_vocab(self.model.config)))
         text = batch.text if "text" in self.modalities else None
         audio = batch.audio if "audio" in self.modalities else None
-        out = self.model(text, audio, batch.mask, speakers=batch.speakers)
+        out = self.model(text, audio, batch.mask, **batch.model_kwargs(self.model.config))
         probs = out.logits.softmax(-1)[0]
         gates = out.alpha[0] if out.alpha is not None and len(self.modalities) > 1 else None
         result = []
@@ -207,7 +232,7 @@ class Predictor:
             out += self.predict([u for _, u in utts], where=f"{path}: dialogue {dialog_id!r}", base=path.parent)
         return out
 
-    def stream(self, max_utterances: int | None = None) -> "StreamingSession":
+    def stream(self, max_utterances: int | None = None) -> StreamingSession:
         return StreamingSession(self, max_utterances)
 
 
@@ -229,7 +254,9 @@ class StreamingSession:
         """Predict, then keep: an utterance that fails is never part of the history."""
         if self.full:
             raise DataError(f"{where}: at most {self.max_utterances} utterances")
-        prediction = self.predictor.predict(self.history + [utterance], where=f"{where} utterance {len(self.history)}")[-1]
+        prediction = self.predictor.predict(self.history + [utterance], where=f"{where} utterance {len(self.history)}")[
+            -1
+        ]
         self.history.append(utterance)
         return prediction
 

@@ -14,7 +14,6 @@ server, never a stack trace to the client. ``audio_path`` is refused: a service 
 read files a client names.
 """
 
-
 # (no "from __future__ import annotations": FastAPI reads the request model from the real annotations)
 import logging
 import threading
@@ -28,8 +27,9 @@ from .predict import Predictor, StreamingSession
 log = logging.getLogger("lpgnet.serving.serve")
 
 
-def create_app(predictor: Predictor, max_body_bytes: int = 2_000_000, max_utterances: int = 500,
-               max_sessions: int = 1000) -> Any:
+def create_app(
+    predictor: Predictor, max_body_bytes: int = 2_000_000, max_utterances: int = 500, max_sessions: int = 1000
+) -> Any:
     try:
         from fastapi import FastAPI, Request
         from fastapi.exceptions import RequestValidationError
@@ -82,9 +82,15 @@ def create_app(predictor: Predictor, max_body_bytes: int = 2_000_000, max_uttera
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": predictor.model.config.name, "labels": predictor.labels,
-                "modalities": list(predictor.modalities), "fields": {m: predictor.fields[m] for m in predictor.modalities},
-                "causal": bool(getattr(predictor.model.config, "causal", False)), "max_utterances": max_utterances}
+        return {
+            "status": "ok",
+            "model": predictor.model.config.name,
+            "labels": predictor.labels,
+            "modalities": list(predictor.modalities),
+            "fields": {m: predictor.fields[m] for m in predictor.modalities},
+            "causal": bool(getattr(predictor.model.config, "causal", False)),
+            "max_utterances": max_utterances,
+        }
 
     @app.post("/predict")
     def predict(conversation: Conversation) -> dict[str, Any]:

@@ -47,5 +47,7 @@ def evaluate_run(
         ref = saved[split]
         matches = all(ref[k] == metrics[k] for k in HEADLINE) and ref["confusion_matrix"] == metrics["confusion_matrix"]
     # The data files differ from the ones the run was trained on (same path, new bytes)?
-    changed = bool(saved.get("data_sha256")) and data is None and not overrides and saved["data_sha256"] != bundle.fingerprint
+    changed = (
+        bool(saved.get("data_sha256")) and data is None and not overrides and saved["data_sha256"] != bundle.fingerprint
+    )
     return {"split": split, "metrics": metrics, "matches_saved": matches, "data_changed": changed}

@@ -18,9 +18,10 @@ import copy
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -110,9 +111,10 @@ def train_epoch(
     for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
         batch = collate([items[i] for i in idx]).to(device)
         text, audio = drop_modalities(batch.text, batch.audio, 0.0 if batch.extras else cfg.train.modality_dropout, rng)
-        out = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras)
-        loss, parts = self_distillation_loss(out.logits, out.student_logits, batch.labels, cfg.loss, class_weights,
-                                             batch.mask, out.present)
+        out = model(text, audio, batch.mask, **batch.model_kwargs(model.config))
+        loss, parts = self_distillation_loss(
+            out.logits, out.student_logits, batch.labels, cfg.loss, class_weights, batch.mask, out.present
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.train.grad_clip:
@@ -197,7 +199,9 @@ def train(
     start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
         t0 = time.perf_counter()
-        losses = train_epoch(model, items["train"], cfg, optimizer, rng, weights, desc=f"epoch {epoch}/{cfg.train.epochs}")
+        losses = train_epoch(
+            model, items["train"], cfg, optimizer, rng, weights, desc=f"epoch {epoch}/{cfg.train.epochs}"
+        )
         valid = score(model, items["valid"], names)
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()}}
         row.update({f"valid_{k}": valid[k] for k in ("loss", "accuracy", "weighted_f1", "macro_f1", "uar")})
@@ -223,8 +227,11 @@ def train(
     metrics = {
         "valid": score(model, items["valid"], names),
         "test": score(model, items["test"], names),  # the only time the test split is scored
-        **({f"test_without_{m}": score(model, items["test"], names, without=m) for m in cfg.model.modalities}
-           if len(cfg.model.modalities) > 1 and not frame else {}),
+        **(
+            {f"test_without_{m}": score(model, items["test"], names, without=m) for m in cfg.model.modalities}
+            if len(cfg.model.modalities) > 1 and not frame
+            else {}
+        ),
         "best_epoch": best[1],
         "epochs_run": len(history),
         "select_metric": cfg.train.select_metric,
@@ -250,5 +257,3 @@ def train(
 def _figures(path: Path, history: list[dict[str, float]], metrics: dict[str, Any]) -> None:
     plot_curves(history, path / "training_curves.png", metrics["best_epoch"], metrics["select_metric"])
     plot_confusion(metrics["test"], path / "confusion_matrix.png")
-
-

@@ -25,14 +25,17 @@ def predict_logits(
         batch = collate([items[i] for i in idx]).to(device)
         text = None if without == "text" else batch.text
         audio = None if without == "audio" else batch.audio
-        logits = model(text, audio, batch.mask, speakers=batch.speakers, **batch.extras).logits.cpu()
+        logits = model(text, audio, batch.mask, **batch.model_kwargs(model.config)).logits.cpu()
         for row, i in enumerate(idx):
             out[i] = logits[row, : len(items[i].labels)]
     return out  # type: ignore[return-value]
 
 
 def score(
-    model: torch.nn.Module, items: list[TensorDialogue], label_names: list[str], batch_size: int = 64,
+    model: torch.nn.Module,
+    items: list[TensorDialogue],
+    label_names: list[str],
+    batch_size: int = 64,
     without: str | None = None,
 ) -> dict[str, Any]:
     """Metrics over the labelled utterances of ``items``, plus the mean task loss."""

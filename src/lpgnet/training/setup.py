@@ -4,7 +4,7 @@ sizes filled from the data, and the device. Shared by training, evaluation and e
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -59,9 +59,15 @@ def load_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> DataB
     d = cfg.data
     if d.source == "jsonl":
         bundle = load_jsonl_bundle(
-            d.path, d.splits, d.protocol, d.label_field, d.labels,  # type: ignore[arg-type]
-            {"text": d.text_feature, "audio": d.audio_feature}, d.unlabelled,
-            read_text=d.text_encoder is not None, group_field=d.group_field,
+            d.path,
+            d.splits,
+            d.protocol,
+            d.label_field,
+            d.labels,  # type: ignore[arg-type]
+            {"text": d.text_feature, "audio": d.audio_feature},
+            d.unlabelled,
+            read_text=d.text_encoder is not None,
+            group_field=d.group_field,
         )
     else:
         bundle = make_synthetic(d.synthetic)
@@ -72,7 +78,9 @@ def load_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> DataB
         bundle.validate()
         if d.text_frames:
             dialogues = [x for s in bundle.splits.values() for x in s]
-            seqs = token_states([t for x in dialogues for t in x.texts], d.text_encoder, 512, entry.parent.parent, log=say)
+            seqs = token_states(
+                [t for x in dialogues for t in x.texts], d.text_encoder, 512, entry.parent.parent, log=say
+            )
             for x in dialogues:
                 x.text_frames, seqs = seqs[: len(x)], seqs[len(x) :]
     return bundle
@@ -83,7 +91,9 @@ def resolve_model_config(cfg: RunConfig, bundle: DataBundle) -> None:
     model = cfg.model
     for m in model.modalities:
         if bundle.dims[m] == 0:
-            raise DataError(f"{bundle.source}: the model uses {m} features but the data has none (set data.{m}_feature)")
+            raise DataError(
+                f"{bundle.source}: the model uses {m} features but the data has none (set data.{m}_feature)"
+            )
     wanted = {"num_classes": len(bundle.label_names), **{f"d_{m}": bundle.dims[m] for m in model.modalities}}
     for key, value in wanted.items():
         current = getattr(model, key)
@@ -103,10 +113,14 @@ def resolve_speakers(cfg: RunConfig, bundle: DataBundle) -> None:
     for split, dialogues in bundle.splits.items():
         for d in dialogues:
             if not d.speakers or not all(d.speakers):
-                raise DataError(f"{bundle.source}: dialogue {d.dialog_id!r} ({split}): field 'speaker' is missing, "
-                                f"but model.speakers.embedding is {spk.embedding!r}")
+                raise DataError(
+                    f"{bundle.source}: dialogue {d.dialog_id!r} ({split}): field 'speaker' is missing, "
+                    f"but model.speakers.embedding is {spk.embedding!r}"
+                )
             if spk.embedding == "party" and len(set(d.speakers)) > spk.max_speakers:
-                raise DataError(f"{bundle.source}: dialogue {d.dialog_id!r} ({split}) has {len(set(d.speakers))} "
-                                f"speakers; model.speakers.max_speakers is {spk.max_speakers}")
+                raise DataError(
+                    f"{bundle.source}: dialogue {d.dialog_id!r} ({split}) has {len(set(d.speakers))} "
+                    f"speakers; model.speakers.max_speakers is {spk.max_speakers}"
+                )
     if spk.embedding == "identity" and spk.vocab is None:
         spk.vocab = sorted({s for d in bundle.splits["train"] for s in d.speakers or []})

@@ -34,9 +34,10 @@ import os
 import secrets
 import shutil
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ...errors import DataError, RunDirError
 from ...files import write_json, write_text
@@ -89,7 +90,9 @@ class Prepared:
         for name, splits in self.protocols.items():
             lines.append(f"  protocol {name!r}: " + ", ".join(f"{s} {n} dialogues" for s, n in splits.items()))
         if not self.protocols:
-            lines.append(f"  no {SPLITS_FILE}: no split information in the input (use a loso-<group> protocol or write one)")
+            lines.append(
+                f"  no {SPLITS_FILE}: no split information in the input (use a loso-<group> protocol or write one)"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         skipped = sum(self.problems.counts.values())
         if skipped:
@@ -147,7 +150,9 @@ def check_root(root: str | Path, what: str) -> Path:
     """The corpus root as an absolute path; fatal when it is missing or not a folder."""
     path = Path(os.path.abspath(root))
     if not path.is_dir():
-        raise DataError(f"{root}: {what} folder not found" if not path.exists() else f"{root}: not a folder ({what} expected)")
+        raise DataError(
+            f"{root}: {what} folder not found" if not path.exists() else f"{root}: not a folder ({what} expected)"
+        )
     try:
         next(path.iterdir(), None)
     except OSError as exc:
@@ -169,8 +174,12 @@ def check_out(out: str | Path, overwrite: bool, source: Path | None = None) -> P
 
 
 def write_output(
-    out: Path, rows: list[dict[str, Any]], protocols: dict[str, dict[str, list[str]]] | None,
-    report: dict[str, Any], overwrite: bool, source: Path,
+    out: Path,
+    rows: list[dict[str, Any]],
+    protocols: dict[str, dict[str, list[str]]] | None,
+    report: dict[str, Any],
+    overwrite: bool,
+    source: Path,
 ) -> None:
     """Write the three files into a hidden folder beside ``out``, then rename it into place.
 
@@ -202,8 +211,15 @@ def write_output(
 
 
 def finish(
-    corpus: str, source: Path, out: Path, rows: list[dict[str, Any]], protocols: dict[str, dict[str, list[str]]] | None,
-    problems: CorpusProblems, notes: Counter[str], overwrite: bool, extra_notes: Iterable[str] = (),
+    corpus: str,
+    source: Path,
+    out: Path,
+    rows: list[dict[str, Any]],
+    protocols: dict[str, dict[str, list[str]]] | None,
+    problems: CorpusProblems,
+    notes: Counter[str],
+    overwrite: bool,
+    extra_notes: Iterable[str] = (),
 ) -> Prepared:
     """Common ending: refuse an empty result, write the folder, build the summary."""
     if not rows:
@@ -250,7 +266,9 @@ def int_or_none(value: str | None) -> int | None:
         return None
 
 
-def read_csv_rows(path: Path, required: Iterable[str], problems: CorpusProblems, notes: Counter[str]) -> list[tuple[int, dict[str, str]]]:
+def read_csv_rows(
+    path: Path, required: Iterable[str], problems: CorpusProblems, notes: Counter[str]
+) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) for a CSV read with the csv module; header names stripped.
 
     A missing file or a missing required column is fatal (it concerns every row); a row
@@ -269,12 +287,16 @@ def read_csv_rows(path: Path, required: Iterable[str], problems: CorpusProblems,
     header = [h.strip() for h in next(reader, [])]
     missing = [c for c in required if c not in header]
     if missing:
-        raise DataError(f"{path}: missing column {', '.join(repr(c) for c in missing)} (has: {', '.join(header) or 'nothing'})")
+        raise DataError(
+            f"{path}: missing column {', '.join(repr(c) for c in missing)} (has: {', '.join(header) or 'nothing'})"
+        )
     rows, start = [], reader.line_num + 1
     for fields in reader:
         if any(f.strip() for f in fields):
             if len(fields) != len(header):
-                problems.add_at("malformed_line", f"{path}:{start}", None, f"{len(fields)} fields, the header has {len(header)}")
+                problems.add_at(
+                    "malformed_line", f"{path}:{start}", None, f"{len(fields)} fields, the header has {len(header)}"
+                )
             else:
                 rows.append((start, dict(zip(header, fields))))
         start = reader.line_num + 1

@@ -19,7 +19,13 @@ from .common import (
 )
 
 IEMOCAP_CODES = {"neu", "fru", "sad", "sur", "ang", "hap", "exc", "fea", "dis", "oth", "xxx"}
-LABEL4 = {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad"}  # the standard 4 classes, excited merged
+LABEL4 = {
+    "ang": "ang",
+    "hap": "hap",
+    "exc": "hap",
+    "neu": "neu",
+    "sad": "sad",
+}  # the standard 4 classes, excited merged
 LABEL6 = {"hap", "sad", "neu", "ang", "exc", "fru"}  # the 6 classes of the ERC literature
 # An ordinary utterance id: Ses01F_impro90_F000 = dialogue Ses01F_impro90, speaker F, number 000.
 # Overlap lines (Ses01F_impro90_MX..., "M: ...") do not match and are ignored on purpose.
@@ -42,8 +48,9 @@ class _Label:
     session_dir: Path
 
 
-def _iemocap_labels(session_dir: Path, problems: CorpusProblems, notes: Counter[str], seen: dict[str, str],
-                    bad_ids: set[str]) -> list[_Label]:
+def _iemocap_labels(
+    session_dir: Path, problems: CorpusProblems, notes: Counter[str], seen: dict[str, str], bad_ids: set[str]
+) -> list[_Label]:
     """The label lines of one session: ``[start - end] <tab> utt_id <tab> code <tab> [V, A, D]``.
 
     Every other line (header, ``C-E1:`` / ``A-E1:`` annotator lines, blank) is ignored;
@@ -65,7 +72,12 @@ def _iemocap_labels(session_dir: Path, problems: CorpusProblems, notes: Counter[
             if utt_id:
                 bad_ids.add(utt_id)  # until proven good: a bad label line must not also count as "missing label"
             if not m:
-                problems.add_at("malformed_line", where, utt_id, "expected '[start - end] <tab> utterance id <tab> code <tab> [V, A, D]'")
+                problems.add_at(
+                    "malformed_line",
+                    where,
+                    utt_id,
+                    "expected '[start - end] <tab> utterance id <tab> code <tab> [V, A, D]'",
+                )
                 continue
             u = IEMOCAP_UTT.fullmatch(utt_id)
             code = m.group(4)
@@ -76,9 +88,19 @@ def _iemocap_labels(session_dir: Path, problems: CorpusProblems, notes: Counter[
             if not u:
                 problems.add_at("malformed_line", where, utt_id, "not an utterance id like Ses01F_impro90_F000")
             elif u.group(1) != path.stem:
-                problems.add_at("malformed_line", where, utt_id, f"utterance of dialogue {u.group(1)!r} in the file of {path.stem!r}")
+                problems.add_at(
+                    "malformed_line",
+                    where,
+                    utt_id,
+                    f"utterance of dialogue {u.group(1)!r} in the file of {path.stem!r}",
+                )
             elif code not in IEMOCAP_CODES:
-                problems.add_at("malformed_line", where, utt_id, f"unknown emotion code {code!r} (expected one of {' '.join(sorted(IEMOCAP_CODES))})")
+                problems.add_at(
+                    "malformed_line",
+                    where,
+                    utt_id,
+                    f"unknown emotion code {code!r} (expected one of {' '.join(sorted(IEMOCAP_CODES))})",
+                )
             elif not 0 <= start <= end:
                 problems.add_at("malformed_line", where, utt_id, f"bad time span [{m.group(1)} - {m.group(2)}]")
             elif utt_id in seen:
@@ -87,12 +109,26 @@ def _iemocap_labels(session_dir: Path, problems: CorpusProblems, notes: Counter[
                 seen[utt_id] = where
                 bad_ids.discard(utt_id)
                 session = int(u.group(2))
-                labels.append(_Label(utt_id, u.group(1), session, f"Ses{u.group(2)}_{u.group(3)}", code, start, end,
-                                     path, lineno, session_dir))
+                labels.append(
+                    _Label(
+                        utt_id,
+                        u.group(1),
+                        session,
+                        f"Ses{u.group(2)}_{u.group(3)}",
+                        code,
+                        start,
+                        end,
+                        path,
+                        lineno,
+                        session_dir,
+                    )
+                )
     return labels
 
 
-def _iemocap_transcripts(path: Path, problems: CorpusProblems, notes: Counter[str]) -> dict[str, tuple[str, int]] | None:
+def _iemocap_transcripts(
+    path: Path, problems: CorpusProblems, notes: Counter[str]
+) -> dict[str, tuple[str, int]] | None:
     """utterance id -> (text, line number) from one transcription file (``Ses01F_impro90_F000 [006.2500-008.5000]: Pardon, one moment.``).
 
     Lines whose first word is not an ordinary utterance id (overlaps such as
@@ -114,11 +150,15 @@ def _iemocap_transcripts(path: Path, problems: CorpusProblems, notes: Counter[st
             continue
         m = IEMOCAP_TRANSCRIPT_LINE.fullmatch(line.rstrip("\r"))
         if not m:
-            problems.add_at("malformed_line", f"{path}:{lineno}", first.split("[")[0], "expected 'utterance id [start-end]: text'")
+            problems.add_at(
+                "malformed_line", f"{path}:{lineno}", first.split("[")[0], "expected 'utterance id [start-end]: text'"
+            )
             continue
         utt_id = m.group(1)
         if utt_id in found:
-            problems.add_at("duplicate", f"{path}:{lineno}", utt_id, f"transcribed twice (first on line {found[utt_id][1]})")
+            problems.add_at(
+                "duplicate", f"{path}:{lineno}", utt_id, f"transcribed twice (first on line {found[utt_id][1]})"
+            )
             continue
         found[utt_id] = (m.group(2).strip(), lineno)
     return found
@@ -160,23 +200,52 @@ def prepare_iemocap(root: str | Path, out: str | Path, strict: bool = False, ove
         if not wav.is_file():
             problems.add_at("missing_audio", where, lab.utt_id, f"no recording at {wav}")
             continue
-        rows.append({
-            "utt_id": lab.utt_id, "dialog_id": lab.dialog_id, "turn": 0, "session": lab.session, "speaker": lab.speaker,
-            "text": found[lab.utt_id][0], "label": lab.code, "label4": LABEL4.get(lab.code),
-            "label6": lab.code if lab.code in LABEL6 else None, "start": lab.start, "end": lab.end, "audio_path": str(wav),
-        })
+        rows.append(
+            {
+                "utt_id": lab.utt_id,
+                "dialog_id": lab.dialog_id,
+                "turn": 0,
+                "session": lab.session,
+                "speaker": lab.speaker,
+                "text": found[lab.utt_id][0],
+                "label": lab.code,
+                "label4": LABEL4.get(lab.code),
+                "label6": lab.code if lab.code in LABEL6 else None,
+                "start": lab.start,
+                "end": lab.end,
+                "audio_path": str(wav),
+            }
+        )
     labelled = {lab.utt_id for lab in labels}
     for t_path, found in transcripts.items():
         for utt_id, (_, lineno) in (found or {}).items():
             if utt_id not in labelled and utt_id not in bad_ids:
-                problems.add_at("missing_label", f"{t_path}:{lineno}", utt_id, "transcribed but has no label line in dialog/EmoEvaluation")
+                problems.add_at(
+                    "missing_label",
+                    f"{t_path}:{lineno}",
+                    utt_id,
+                    "transcribed but has no label line in dialog/EmoEvaluation",
+                )
 
     rows = renumber(rows, key=lambda r: (r["start"], r["utt_id"]))
     dialog_session = {r["dialog_id"]: r["session"] for r in rows}
-    protocols = {"session5": {
-        "train": [d for d, s in dialog_session.items() if s != 5],
-        "test": [d for d, s in dialog_session.items() if s == 5],
-    }}
-    return finish("iemocap", root, out, rows, protocols, problems, notes, overwrite,
-                  ["protocol session5: sessions 1-4 train (carve validation from it), session 5 test; "
-                   "leave-one-session-out: data.protocol loso-<session>"])
+    protocols = {
+        "session5": {
+            "train": [d for d, s in dialog_session.items() if s != 5],
+            "test": [d for d, s in dialog_session.items() if s == 5],
+        }
+    }
+    return finish(
+        "iemocap",
+        root,
+        out,
+        rows,
+        protocols,
+        problems,
+        notes,
+        overwrite,
+        [
+            "protocol session5: sessions 1-4 train (carve validation from it), session 5 test; "
+            "leave-one-session-out: data.protocol loso-<session>"
+        ],
+    )

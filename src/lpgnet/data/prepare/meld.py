@@ -54,8 +54,9 @@ def _meld_time(value: str | None) -> float | None:
     return round(int(h) * 3600 + int(mi) * 60 + int(s) + int(frac) / 10 ** len(frac), 3)
 
 
-def prepare_meld(root: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False,
-                 text_only: bool = False) -> Prepared:
+def prepare_meld(
+    root: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False, text_only: bool = False
+) -> Prepared:
     """MELD.Raw -> utterances.jsonl + splits.json (protocol ``meld``: train / valid (= dev) / test).
 
     Reads ``{train,dev,test}_sent_emo.csv`` (UTF-8 with stray Windows-1252 bytes, see
@@ -69,45 +70,76 @@ def prepare_meld(root: str | Path, out: str | Path, strict: bool = False, overwr
     out = check_out(out, overwrite, root)
     ffmpeg = find_ffmpeg()
     with_audio = not text_only and ffmpeg is not None
-    extra = [] if with_audio else [
-        "text-only: no audio_path written (" + ("--text-only given" if text_only else "ffmpeg not found on PATH; it decodes the mp4 clips") + ")"
-    ]
+    extra = (
+        []
+        if with_audio
+        else [
+            "text-only: no audio_path written ("
+            + ("--text-only given" if text_only else "ffmpeg not found on PATH; it decodes the mp4 clips")
+            + ")"
+        ]
+    )
     rows, protocols = [], {"meld": {}}
     for split, key in MELD_SPLITS.items():
         path = root / f"{split}_sent_emo.csv"
         folders = meld_clip_folders(root, split) if with_audio else []
         if with_audio and not folders:
-            extra.append(f"{split}: no clip folder found (looked for {', '.join(MELD_CLIP_FOLDERS[split])} under {root} and {root / split})")
+            extra.append(
+                f"{split}: no clip folder found (looked for {', '.join(MELD_CLIP_FOLDERS[split])} under {root} and {root / split})"
+            )
         seen: dict[tuple[int, int], int] = {}
         split_rows = []
         for lineno, row in read_csv_rows(path, MELD_COLUMNS, problems, notes):
             where = f"{path}:{lineno}"
             dia, utt = int_or_none(row["Dialogue_ID"]), int_or_none(row["Utterance_ID"])
             if dia is None or utt is None or dia < 0 or utt < 0:
-                problems.add_at("malformed_line", where, None,
-                             f"Dialogue_ID {row['Dialogue_ID']!r} / Utterance_ID {row['Utterance_ID']!r}: expected whole numbers")
+                problems.add_at(
+                    "malformed_line",
+                    where,
+                    None,
+                    f"Dialogue_ID {row['Dialogue_ID']!r} / Utterance_ID {row['Utterance_ID']!r}: expected whole numbers",
+                )
                 continue
             utt_id = f"{split}_dia{dia}_utt{utt}"
             emotion, sentiment = row["Emotion"].strip().lower(), row["Sentiment"].strip().lower()
             if emotion not in MELD_EMOTIONS or sentiment not in MELD_SENTIMENTS:
-                problems.add_at("malformed_line", where, utt_id, f"Emotion {row['Emotion']!r} / Sentiment {row['Sentiment']!r}: "
-                             f"expected one of {' '.join(sorted(MELD_EMOTIONS))} / {' '.join(sorted(MELD_SENTIMENTS))}")
+                problems.add_at(
+                    "malformed_line",
+                    where,
+                    utt_id,
+                    f"Emotion {row['Emotion']!r} / Sentiment {row['Sentiment']!r}: "
+                    f"expected one of {' '.join(sorted(MELD_EMOTIONS))} / {' '.join(sorted(MELD_SENTIMENTS))}",
+                )
                 continue
             if (dia, utt) in seen:
-                problems.add_at("duplicate", where, utt_id, f"same Dialogue_ID and Utterance_ID as line {seen[dia, utt]}")
+                problems.add_at(
+                    "duplicate", where, utt_id, f"same Dialogue_ID and Utterance_ID as line {seen[dia, utt]}"
+                )
                 continue
             seen[dia, utt] = lineno
             r: dict[str, Any] = {
-                "utt_id": utt_id, "dialog_id": f"{split}_dia{dia}", "turn": utt, "split": split,
-                "speaker": row["Speaker"].strip(), "text": row["Utterance"].strip(), "label": emotion, "sentiment": sentiment,
-                "season": int_or_none(row.get("Season")), "episode": int_or_none(row.get("Episode")),
-                "start": _meld_time(row.get("StartTime")), "end": _meld_time(row.get("EndTime")),
+                "utt_id": utt_id,
+                "dialog_id": f"{split}_dia{dia}",
+                "turn": utt,
+                "split": split,
+                "speaker": row["Speaker"].strip(),
+                "text": row["Utterance"].strip(),
+                "label": emotion,
+                "sentiment": sentiment,
+                "season": int_or_none(row.get("Season")),
+                "episode": int_or_none(row.get("Episode")),
+                "start": _meld_time(row.get("StartTime")),
+                "end": _meld_time(row.get("EndTime")),
             }
             if with_audio:
-                clip = next((f / f"dia{dia}_utt{utt}.mp4" for f in folders if (f / f"dia{dia}_utt{utt}.mp4").is_file()), None)
+                clip = next(
+                    (f / f"dia{dia}_utt{utt}.mp4" for f in folders if (f / f"dia{dia}_utt{utt}.mp4").is_file()), None
+                )
                 if clip is None:
                     looked = ", ".join(str(f) for f in folders) or f"no clip folder exists for {split}"
-                    problems.add_at("missing_audio", where, utt_id, f"no clip dia{dia}_utt{utt}.mp4 (looked in: {looked})")
+                    problems.add_at(
+                        "missing_audio", where, utt_id, f"no clip dia{dia}_utt{utt}.mp4 (looked in: {looked})"
+                    )
                     continue
                 r["audio_path"] = str(clip)
             split_rows.append(r)

@@ -46,8 +46,12 @@ def prepare_table(csv_path: str | Path, out: str | Path, strict: bool = False, o
         turn = int_or_none(turn_text)
         utt_id = f"{dialog_id}_{turn_text}" if dialog_id else None
         if not dialog_id or turn is None or turn < 0:
-            problems.add_at("malformed_line", where, utt_id,
-                         f"dialog_id {dialog_id!r} / turn {turn_text!r}: expected a name and a whole number >= 0")
+            problems.add_at(
+                "malformed_line",
+                where,
+                utt_id,
+                f"dialog_id {dialog_id!r} / turn {turn_text!r}: expected a name and a whole number >= 0",
+            )
             continue
         if "split" in has:
             split = row["split"].strip()
@@ -55,9 +59,16 @@ def prepare_table(csv_path: str | Path, out: str | Path, strict: bool = False, o
                 raise DataError(f"{where}: {utt_id}: split {split!r}: expected one of {', '.join(TABLE_SPLITS)}")
             first = split_of.setdefault(dialog_id, (split, lineno))
             if first[0] != split:
-                raise DataError(f"{where}: {utt_id}: split {split!r}, but line {first[1]} puts dialogue {dialog_id!r} in {first[0]!r}")
+                raise DataError(
+                    f"{where}: {utt_id}: split {split!r}, but line {first[1]} puts dialogue {dialog_id!r} in {first[0]!r}"
+                )
         if (dialog_id, turn) in seen:
-            problems.add_at("duplicate", where, utt_id, f"turn {turn} of dialogue {dialog_id!r} already on line {seen[dialog_id, turn]}")
+            problems.add_at(
+                "duplicate",
+                where,
+                utt_id,
+                f"turn {turn} of dialogue {dialog_id!r} already on line {seen[dialog_id, turn]}",
+            )
             continue
         audio = row["audio_path"].strip()
         if not audio:
@@ -77,7 +88,9 @@ def prepare_table(csv_path: str | Path, out: str | Path, strict: bool = False, o
             r["split"] = row["split"].strip()
         r["audio_path"] = str(audio_path)
         rows.append(r)
-    order = {d: i for i, d in enumerate(dict.fromkeys(r["dialog_id"] for r in rows))}  # dialogues in order of appearance
+    order = {
+        d: i for i, d in enumerate(dict.fromkeys(r["dialog_id"] for r in rows))
+    }  # dialogues in order of appearance
     rows.sort(key=lambda r: (order[r["dialog_id"]], r["turn"]))
     protocols = None
     if "split" in has:

@@ -43,7 +43,9 @@ class FrameLPGNetConfig(LPGNetConfig):
         if self.max_frames < 1:
             raise ConfigError(f"{where}.max_frames: expected a positive integer, got {self.max_frames}")
         if self.fusion != "dual_gated" or self.causal or self.speakers.embedding != "none":
-            raise ConfigError(f"{where}: the frame-level model supports fusion dual_gated, no causal mode and no speakers")
+            raise ConfigError(
+                f"{where}: the frame-level model supports fusion dual_gated, no causal mode and no speakers"
+            )
 
 
 @register_model("lpgnet_frame", FrameLPGNetConfig)
@@ -77,17 +79,16 @@ class FrameLPGNet(LPGNet):
         if self.config.position == "sinusoidal":
             positions = {m: sinusoidal_positions(x.shape[1], self.config.d_model, x.device) for m, x in inputs.items()}
         outputs, weights = self.lpia(inputs, masks, positions, need_weights=need_weights)  # (2)-(8) along frames
-        per_frame = {  # (9)-(12): gates and merge at every frame of each modality
-            m: self.fusion.merge[m](torch.cat([self.fusion.gates[p](outputs[p]) for p in s], dim=-1))
-            for m, s in self.fusion.streams.items()
-        }
+        per_frame = self.fusion.per_modality(outputs)  # (9)-(12) at every frame of each modality
         pooled = {m: masked_mean(f, masks[m]).unsqueeze(1) for m, f in per_frame.items()}  # B×1×d each
-        feats = list(pooled.values())
-        if self.fusion.gate is None:
-            fused, alpha = feats[0], torch.ones_like(feats[0][..., :1]).unsqueeze(-2)
-        else:
-            fused, alpha = self.fusion.gate(feats)  # (13)-(14) on the utterance vectors
+        fused, alpha = self.fusion.combine(pooled)  # (13)-(14) on the utterance vectors
         logits = self.classifier(fused)  # (15): B×1×C
         students = self.students(pooled) if self.training else {}
-        return ModelOutput(logits=logits, student_logits=students, alpha=alpha.mean(-1), alpha_full=alpha,
-                           attention=weights if need_weights else None, modalities=self.modalities)
+        return ModelOutput(
+            logits=logits,
+            student_logits=students,
+            alpha=alpha.mean(-1),
+            alpha_full=alpha,
+            attention=weights if need_weights else None,
+            modalities=self.modalities,
+        )

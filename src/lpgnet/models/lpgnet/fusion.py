@@ -82,17 +82,26 @@ class DualGatedFusion(nn.Module):
         )
         self.gate = MultimodalGate(d_model, mode) if len(modalities) > 1 else None
 
+    def per_modality(self, outputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """(9)-(12): each LPIA output through its unimodal gate, merged per modality into F_m."""
+        return {
+            m: self.merge[m](torch.cat([self.gates[p](outputs[p]) for p in s], dim=-1)) for m, s in self.streams.items()
+        }
+
+    def combine(
+        self, per_modality: dict[str, Tensor], present: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(13)-(14): the multimodal gate over the F_m -> F and its weights alpha."""
+        feats = list(per_modality.values())
+        if self.gate is None:  # one modality: nothing to weigh
+            return feats[0], torch.ones_like(feats[0][..., :1]).unsqueeze(-2)
+        return self.gate(feats, [present[m] for m in per_modality] if present is not None else None)
+
     def forward(
         self, outputs: dict[str, Tensor], present: dict[str, Tensor] | None = None
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        per_modality = {
-            m: self.merge[m](torch.cat([self.gates[p](outputs[p]) for p in s], dim=-1))  # (10)-(12)
-            for m, s in self.streams.items()
-        }
-        feats = list(per_modality.values())
-        if self.gate is None:  # one modality: nothing to weigh
-            return feats[0], per_modality, torch.ones_like(feats[0][..., :1]).unsqueeze(-2)
-        fused, alpha = self.gate(feats, [present[m] for m in per_modality] if present is not None else None)
+        per_modality = self.per_modality(outputs)
+        fused, alpha = self.combine(per_modality, present)
         return fused, per_modality, alpha
 
 
@@ -105,10 +114,10 @@ class ConcatFusion(nn.Module):
         self.merge = nn.ModuleDict({m: nn.Linear(len(s) * d_model, d_model) for m, s in self.streams.items()})
         self.out = nn.Linear(len(modalities) * d_model, d_model) if len(modalities) > 1 else None
 
-    def forward(self, outputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor], None]:
-        per_modality = {
-            m: self.merge[m](torch.cat([outputs[p] for p in s], dim=-1)) for m, s in self.streams.items()
-        }
+    def forward(
+        self, outputs: dict[str, Tensor], present: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor], None]:
+        per_modality = {m: self.merge[m](torch.cat([outputs[p] for p in s], dim=-1)) for m, s in self.streams.items()}
         feats = list(per_modality.values())
         fused = feats[0] if self.out is None else self.out(torch.cat(feats, dim=-1))
         return fused, per_modality, None

@@ -67,7 +67,9 @@ class MaskedAttention(nn.Module):
     only when the weights are asked for (inspection), and both give the same output.
     """
 
-    def __init__(self, d_model: int, heads: int, out_proj: bool = False, dropout: float = 0.0, causal: bool = False) -> None:
+    def __init__(
+        self, d_model: int, heads: int, out_proj: bool = False, dropout: float = 0.0, causal: bool = False
+    ) -> None:
         super().__init__()
         self.heads = heads
         self.causal = causal  # query n attends to keys <= n only (streaming)
@@ -101,7 +103,9 @@ class MaskedAttention(nn.Module):
             weights = scores.masked_fill(~allowed, float("-inf")).softmax(-1)  # (5)
             out = F.dropout(weights, self.dropout, self.training) @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+            )
         out = out * has_key.to(out.dtype)  # ... and it receives nothing (e.g. the other modality is missing)
         b, h, n, dh = out.shape
         return self.out(out.transpose(1, 2).reshape(b, n, h * dh)), weights
@@ -206,7 +210,10 @@ class LPIA(nn.Module):
             {m: ModalityProjection(dim, d_model, kernel_size, causal=causal) for m, dim in input_dims.items()}
         )
         self.blocks = nn.ModuleDict(
-            {p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj, causal) for p in self.paths}
+            {
+                p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj, causal)
+                for p in self.paths
+            }
         )
 
     def forward(

@@ -68,7 +68,9 @@ class LPGNetConfig(IOConfig):
         if self.d_model % self.heads:
             raise ConfigError(f"{where}.heads: d_model={self.d_model} is not divisible by heads={self.heads}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ConfigError(f"{where}.kernel_size: expected an odd positive integer (keeps length N), got {self.kernel_size}")
+            raise ConfigError(
+                f"{where}.kernel_size: expected an odd positive integer (keeps length N), got {self.kernel_size}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{where}.dropout: expected a number in [0, 1), got {self.dropout}")
         self.speakers.validate(f"{where}.speakers")
@@ -107,7 +109,9 @@ class LPGNet(PretrainedMixin, nn.Module):
             causal=config.causal,
         )
         if config.fusion == "dual_gated":
-            self.fusion: nn.Module = DualGatedFusion(config.d_model, self.paths, self.modalities, config.multimodal_gate)
+            self.fusion: nn.Module = DualGatedFusion(
+                config.d_model, self.paths, self.modalities, config.multimodal_gate
+            )
         else:
             self.fusion = ConcatFusion(config.d_model, self.paths, self.modalities)
         self.classifier = EmotionClassifier(config.d_model, config.num_classes)  # type: ignore[arg-type]

@@ -14,9 +14,16 @@ from lpgnet import load_config, train
 from lpgnet.cli import main
 
 SMALL = [
-    "data.synthetic.train_dialogues=30", "data.synthetic.test_dialogues=10", "data.synthetic.max_turns=12",
-    "data.synthetic.d_text=12", "data.synthetic.d_audio=6", "model.d_model=16", "model.heads=2",
-    "train.epochs=3", "train.batch_size=8", "train.progress=false",
+    "data.synthetic.train_dialogues=30",
+    "data.synthetic.test_dialogues=10",
+    "data.synthetic.max_turns=12",
+    "data.synthetic.d_text=12",
+    "data.synthetic.d_audio=6",
+    "model.d_model=16",
+    "model.heads=2",
+    "train.epochs=3",
+    "train.batch_size=8",
+    "train.progress=false",
 ]
 
 
@@ -28,14 +35,29 @@ def test_run_directory_contract(tmp_path):
     out = tmp_path / "run"
     result = train(small(), out_dir=out)
     names = {p.name for p in out.iterdir()}
-    assert {"config.yaml", "model.safetensors", "metrics.json", "log.csv", "training_curves.png",
-            "confusion_matrix.png"} <= names
+    assert {
+        "config.yaml",
+        "model.safetensors",
+        "metrics.json",
+        "log.csv",
+        "training_curves.png",
+        "confusion_matrix.png",
+    } <= names
     assert not [n for n in names if n.endswith(".tmp")]
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"valid", "test", "best_epoch", "seed", "params"} <= set(metrics)
     for split in ("valid", "test"):
-        assert {"accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1", "per_class",
-                "confusion_matrix", "labels"} <= set(metrics[split])
+        assert {
+            "accuracy",
+            "weighted_f1",
+            "macro_f1",
+            "uar",
+            "ova_accuracy",
+            "ova_f1",
+            "per_class",
+            "confusion_matrix",
+            "labels",
+        } <= set(metrics[split])
     assert metrics["params"] == result.model.num_parameters() and 1 <= metrics["best_epoch"] <= 3
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["model"]["d_text"] == 12 and resolved["model"]["num_classes"] == 6
@@ -116,8 +138,10 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
     [
         (["train", "--out", "{tmp}/r", "--config", "{tmp}/missing.yaml"], "missing.yaml: config file not found"),
         (["train", "--out", "{tmp}/r", "--set", "model.d_modle=8"], "unknown key 'model.d_modle'"),
-        (["train", "--out", "{tmp}/r", "--set", "model.d_text=99", "--set", "train.epochs=1"],
-         "the data has text feature dimension 64, but config model.d_text is 99"),
+        (
+            ["train", "--out", "{tmp}/r", "--set", "model.d_text=99", "--set", "train.epochs=1"],
+            "the data has text feature dimension 64, but config model.d_text is 99",
+        ),
         (["evaluate", "--run", "{tmp}/nothing"], "run directory not found"),
     ],
 )
@@ -129,8 +153,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
 
 
 def test_console_script_prints_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "lpgnet.cli", "train", "--out", str(tmp_path / "r"),
-                           "--set", "train.lr=fast"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lpgnet.cli", "train", "--out", str(tmp_path / "r"), "--set", "train.lr=fast"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "train.lr: expected float" in proc.stderr
 
@@ -161,16 +188,39 @@ def test_modality_dropout_never_drops_both_and_trains():
 
 
 def test_runs_score_the_test_split_without_each_modality(tmp_path):
-    cfg = load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=2", "train.progress=false",
-                             "train.modality_dropout=0.2", "data.synthetic.train_dialogues=20",
-                             "data.synthetic.test_dialogues=6"])
+    cfg = load_config(
+        None,
+        [
+            "model.d_model=16",
+            "model.heads=2",
+            "train.epochs=2",
+            "train.progress=false",
+            "train.modality_dropout=0.2",
+            "data.synthetic.train_dialogues=20",
+            "data.synthetic.test_dialogues=6",
+        ],
+    )
     metrics = train(cfg, log=lambda m: None).metrics
     for m in ("text", "audio"):
         assert 0.0 <= metrics[f"test_without_{m}"]["accuracy"] <= 1.0
-    assert metrics["test_without_audio"]["accuracy"] != metrics["test"]["accuracy"] or \
-        metrics["test_without_text"]["accuracy"] != metrics["test"]["accuracy"]
-    one = train(load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=1", "train.progress=false",
-                                   "model.modalities=[text]", "data.synthetic.train_dialogues=12"]), log=lambda m: None)
+    assert (
+        metrics["test_without_audio"]["accuracy"] != metrics["test"]["accuracy"]
+        or metrics["test_without_text"]["accuracy"] != metrics["test"]["accuracy"]
+    )
+    one = train(
+        load_config(
+            None,
+            [
+                "model.d_model=16",
+                "model.heads=2",
+                "train.epochs=1",
+                "train.progress=false",
+                "model.modalities=[text]",
+                "data.synthetic.train_dialogues=12",
+            ],
+        ),
+        log=lambda m: None,
+    )
     assert not any(k.startswith("test_without") for k in one.metrics)  # nothing to remove from a unimodal model
 
 

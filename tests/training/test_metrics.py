@@ -32,8 +32,17 @@ def test_hand_example():
     assert m["weighted_f1"] == pytest.approx(np.mean(list(f1.values())))  # equal supports
     # class "a" vs rest: truth [1,1,0,0,0,0], prediction [1,0,0,0,0,1] -> 4/6 right
     assert m["per_class"]["a"]["ova_accuracy"] == pytest.approx(4 / 6)
-    assert set(m) >= {"accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1", "per_class",
-                      "confusion_matrix", "labels"}
+    assert set(m) >= {
+        "accuracy",
+        "weighted_f1",
+        "macro_f1",
+        "uar",
+        "ova_accuracy",
+        "ova_f1",
+        "per_class",
+        "confusion_matrix",
+        "labels",
+    }
 
 
 def test_macro_scores_average_over_classes_present_in_truth():

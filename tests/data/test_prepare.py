@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lpgnet.data.prepare import common, iemocap, meld, table
 from lpgnet.cli import main
 from lpgnet.data.conversation import IGNORE
 from lpgnet.data.jsonl import load_jsonl_bundle
+from lpgnet.data.prepare import common, iemocap, meld, table
 
 NO_FEATURES = {"text": None, "audio": None}
 
@@ -81,10 +81,17 @@ def make_iemocap(tmp_path):
         for dialog, utts in dialogs.items():
             labels = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
             for utt, start, end, code, _ in utts:
-                labels += [f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 2.5000, 2.5000]",
-                           "C-E2:\tNeutral;\t()", "A-E3:\tval 3; act 2; dom  2;\t()", ""]
+                labels += [
+                    f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 2.5000, 2.5000]",
+                    "C-E2:\tNeutral;\t()",
+                    "A-E3:\tval 3; act 2; dom  2;\t()",
+                    "",
+                ]
                 tone(root / f"Session{session}/sentences/wav/{dialog}/{utt}.wav")
-            transcript = [f"{utt} [{start:08.4f}-{end:08.4f}]: {text}" for utt, start, end, _, text in sorted(utts, key=lambda u: u[1])]
+            transcript = [
+                f"{utt} [{start:08.4f}-{end:08.4f}]: {text}"
+                for utt, start, end, _, text in sorted(utts, key=lambda u: u[1])
+            ]
             transcript += [f"{dialog}_MX00 [000.0000-000.5000]: overlapping talk", "M: speaker-only line"]
             for rel, lines in ((label_file(session, dialog), labels), (transcript_file(session, dialog), transcript)):
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -99,19 +106,46 @@ def test_iemocap_fields_order_labels_speakers_and_splits(tmp_path):
     rows = read_rows(tmp_path / "out")
     assert result.utterances == len(rows) == 9 and result.dialogues == 3 and not result.problems.counts
     assert [r["dialog_id"] for r in rows] == ["Ses01F_impro90"] * 4 + ["Ses01M_script90_1"] * 3 + ["Ses05F_impro90"] * 2
-    assert set(rows[0]) == {"utt_id", "dialog_id", "turn", "session", "speaker", "text", "label", "label4", "label6",
-                            "start", "end", "audio_path"}
+    assert set(rows[0]) == {
+        "utt_id",
+        "dialog_id",
+        "turn",
+        "session",
+        "speaker",
+        "text",
+        "label",
+        "label4",
+        "label6",
+        "start",
+        "end",
+        "audio_path",
+    }
     by_id = {r["utt_id"]: r for r in rows}
     # ordered by start time, turn = 0-based position
-    assert [r["utt_id"] for r in rows[4:7]] == ["Ses01M_script90_1_F001", "Ses01M_script90_1_M000", "Ses01M_script90_1_F000"]
+    assert [r["utt_id"] for r in rows[4:7]] == [
+        "Ses01M_script90_1_F001",
+        "Ses01M_script90_1_M000",
+        "Ses01M_script90_1_F000",
+    ]
     assert [r["turn"] for r in rows] == [0, 1, 2, 3, 0, 1, 2, 0, 1]
     assert by_id["Ses01F_impro90_F000"] == {
-        "utt_id": "Ses01F_impro90_F000", "dialog_id": "Ses01F_impro90", "turn": 0, "session": 1, "speaker": "Ses01_F",
-        "text": "Pardon, one moment.", "label": "neu", "label4": "neu", "label6": "neu", "start": 6.25, "end": 8.5,
+        "utt_id": "Ses01F_impro90_F000",
+        "dialog_id": "Ses01F_impro90",
+        "turn": 0,
+        "session": 1,
+        "speaker": "Ses01_F",
+        "text": "Pardon, one moment.",
+        "label": "neu",
+        "label4": "neu",
+        "label6": "neu",
+        "start": 6.25,
+        "end": 8.5,
         "audio_path": str(root / "Session1/sentences/wav/Ses01F_impro90/Ses01F_impro90_F000.wav"),
     }
     # the speaker is the letter of the utterance, not of the dialogue name
-    assert by_id["Ses01M_script90_1_F000"]["speaker"] == "Ses01_F" and by_id["Ses05F_impro90_M000"]["speaker"] == "Ses05_M"
+    assert (
+        by_id["Ses01M_script90_1_F000"]["speaker"] == "Ses01_F" and by_id["Ses05F_impro90_M000"]["speaker"] == "Ses05_M"
+    )
     codes = {u: (by_id[u]["label"], by_id[u]["label4"], by_id[u]["label6"]) for u in by_id}
     assert codes["Ses01F_impro90_M000"] == ("exc", "hap", "exc")  # excited merged into happy for 4 classes
     assert codes["Ses01F_impro90_F001"] == ("fru", None, "fru")
@@ -120,7 +154,8 @@ def test_iemocap_fields_order_labels_speakers_and_splits(tmp_path):
     assert codes["Ses01M_script90_1_F001"] == ("hap", "hap", "hap")
     assert by_id["Ses01F_impro90_F001"]["text"] == "I've been waiting, [LAUGHTER] for ages."
     assert json.loads((tmp_path / "out/splits.json").read_text()) == {
-        "session5": {"train": ["Ses01F_impro90", "Ses01M_script90_1"], "test": ["Ses05F_impro90"]}}
+        "session5": {"train": ["Ses01F_impro90", "Ses01M_script90_1"], "test": ["Ses05F_impro90"]}
+    }
     report = json.loads((tmp_path / "out/prepare-report.json").read_text())
     assert report["skipped"] == {} and report["utterances"] == 9
     assert any("not utterances" in n and n.endswith(": 6") for n in report["notes"])  # 2 ignored lines x 3 dialogues
@@ -130,7 +165,9 @@ def test_iemocap_output_loads_with_the_jsonl_reader(tmp_path):
     make_iemocap(tmp_path)
     iemocap.prepare_iemocap(tmp_path / "IEMOCAP_full_release", tmp_path / "out")
     data, splits = tmp_path / "out/utterances.jsonl", tmp_path / "out/splits.json"
-    bundle = load_jsonl_bundle(data, splits, "session5", "label4", ["ang", "hap", "neu", "sad"], NO_FEATURES, read_text=True)
+    bundle = load_jsonl_bundle(
+        data, splits, "session5", "label4", ["ang", "hap", "neu", "sad"], NO_FEATURES, read_text=True
+    )
     assert [d.dialog_id for d in bundle.splits["test"]] == ["Ses05F_impro90"]
     d = next(d for d in bundle.splits["train"] if d.dialog_id == "Ses01F_impro90")
     assert d.labels.tolist() == [2, 1, IGNORE, IGNORE]  # neu, exc->hap, fru, xxx
@@ -142,7 +179,7 @@ def test_iemocap_output_loads_with_the_jsonl_reader(tmp_path):
 def _replace_line(path, startswith, new):
     lines = path.read_text().splitlines()
     i = next(i for i, line in enumerate(lines) if line.startswith(startswith))
-    lines[i:i + 1] = [new] if new is not None else []
+    lines[i : i + 1] = [new] if new is not None else []
     path.write_text("\n".join(lines) + "\n")
     return i + 1
 
@@ -225,7 +262,9 @@ def test_iemocap_bad_input_is_skipped_and_counted(tmp_path, capsys, breaker, kin
 def test_iemocap_bad_input_is_fatal_when_strict(tmp_path, capsys, breaker, kind, utt_id, lost):
     root = make_iemocap(tmp_path)
     where = breaker(root)
-    code, out, err = run_cli(["prepare", "iemocap", "--root", str(root), "--out", str(tmp_path / "out"), "--strict"], capsys)
+    code, out, err = run_cli(
+        ["prepare", "iemocap", "--root", str(root), "--out", str(tmp_path / "out"), "--strict"], capsys
+    )
     assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {where}: ")
     assert utt_id is None or utt_id in err
     assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["IEMOCAP_full_release"]
@@ -236,7 +275,9 @@ def test_iemocap_unusable_root_is_always_fatal(tmp_path, capsys):
         code, _, err = run_cli(["prepare", "iemocap", "--root", str(root), "--out", str(tmp_path / "out")], capsys)
         assert code == 2 and message in err and str(root) in err
     (tmp_path / "file").write_text("x")
-    code, _, err = run_cli(["prepare", "iemocap", "--root", str(tmp_path / "file"), "--out", str(tmp_path / "out")], capsys)
+    code, _, err = run_cli(
+        ["prepare", "iemocap", "--root", str(tmp_path / "file"), "--out", str(tmp_path / "out")], capsys
+    )
     assert code == 2 and "not a folder" in err
 
 
@@ -273,8 +314,24 @@ def make_meld(tmp_path, clip=None, edit=None):
     for split, rows in MELD.items():
         lines = [MELD_HEADER]
         for i, (text, speaker, emo, sent, dia, utt) in enumerate(rows, 1):
-            lines.append(b",".join([str(i).encode(), text, speaker, emo, sent, str(dia).encode(), str(utt).encode(),
-                                    b"3", b"7", b"\"00:16:16,059\"", b"\"00:16:21,731\""]) + b"\r\n")
+            lines.append(
+                b",".join(
+                    [
+                        str(i).encode(),
+                        text,
+                        speaker,
+                        emo,
+                        sent,
+                        str(dia).encode(),
+                        str(utt).encode(),
+                        b"3",
+                        b"7",
+                        b'"00:16:16,059"',
+                        b'"00:16:21,731"',
+                    ]
+                )
+                + b"\r\n"
+            )
             folder = root / CLIP_FOLDERS[split]
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"dia{dia}_utt{utt}.mp4").write_bytes(clip or b"placeholder: prepare checks existence only")
@@ -295,21 +352,48 @@ def test_meld_fields_turns_splits_and_decoding(tmp_path, fake_ffmpeg):
     result = meld.prepare_meld(root, tmp_path / "out")
     rows = read_rows(tmp_path / "out")
     assert result.utterances == 9 and not result.problems.counts
-    assert [r["utt_id"] for r in rows] == ["train_dia0_utt0", "train_dia0_utt1", "train_dia0_utt2", "train_dia2_utt0",
-                                           "train_dia10_utt0", "dev_dia0_utt0", "dev_dia0_utt1", "test_dia0_utt0", "test_dia0_utt1"]
+    assert [r["utt_id"] for r in rows] == [
+        "train_dia0_utt0",
+        "train_dia0_utt1",
+        "train_dia0_utt2",
+        "train_dia2_utt0",
+        "train_dia10_utt0",
+        "dev_dia0_utt0",
+        "dev_dia0_utt1",
+        "test_dia0_utt0",
+        "test_dia0_utt1",
+    ]
     assert rows[0] == {
-        "utt_id": "train_dia0_utt0", "dialog_id": "train_dia0", "turn": 0, "split": "train", "speaker": "Rachel",
-        "text": "Oh, café!", "label": "joy", "sentiment": "positive", "season": 3, "episode": 7,
-        "start": 976.059, "end": 981.731, "audio_path": str(root / "train/train_splits/dia0_utt0.mp4"),
+        "utt_id": "train_dia0_utt0",
+        "dialog_id": "train_dia0",
+        "turn": 0,
+        "split": "train",
+        "speaker": "Rachel",
+        "text": "Oh, café!",
+        "label": "joy",
+        "sentiment": "positive",
+        "season": 3,
+        "episode": 7,
+        "start": 976.059,
+        "end": 981.731,
+        "audio_path": str(root / "train/train_splits/dia0_utt0.mp4"),
     }
     assert rows[1]["text"] == "I\u2019m fine." and [r["turn"] for r in rows[:3]] == [0, 1, 2]
     assert rows[5]["audio_path"] == str(root / "dev_splits_complete/dia0_utt0.mp4")
-    assert json.loads((tmp_path / "out/splits.json").read_text()) == {"meld": {
-        "train": ["train_dia0", "train_dia2", "train_dia10"], "valid": ["dev_dia0"], "test": ["test_dia0"]}}
+    assert json.loads((tmp_path / "out/splits.json").read_text()) == {
+        "meld": {"train": ["train_dia0", "train_dia2", "train_dia10"], "valid": ["dev_dia0"], "test": ["test_dia0"]}
+    }
     report = json.loads((tmp_path / "out/prepare-report.json").read_text())
     assert "lines of train_sent_emo.csv with non-UTF-8 bytes read as Windows-1252: 1" in report["notes"]
-    bundle = load_jsonl_bundle(tmp_path / "out/utterances.jsonl", tmp_path / "out/splits.json", "meld", "label", None,
-                               NO_FEATURES, read_text=True)
+    bundle = load_jsonl_bundle(
+        tmp_path / "out/utterances.jsonl",
+        tmp_path / "out/splits.json",
+        "meld",
+        "label",
+        None,
+        NO_FEATURES,
+        read_text=True,
+    )
     assert len(bundle.splits["valid"]) == 1 and len(bundle.label_names) == 7
     assert bundle.splits["train"][0].texts == ["Oh, café!", "I\u2019m fine.", "Why?"]
 
@@ -323,15 +407,20 @@ def test_meld_text_only_without_ffmpeg_or_when_asked(tmp_path, monkeypatch, caps
     assert code == 0 and "text-only" in out and "ffmpeg not found on PATH" in out
     assert all("audio_path" not in r for r in read_rows(tmp_path / "a")) and len(read_rows(tmp_path / "a")) == 9
     monkeypatch.setattr(meld, "find_ffmpeg", lambda: "/usr/bin/ffmpeg")
-    code, out, _ = run_cli(["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "b"), "--text-only"], capsys)
+    code, out, _ = run_cli(
+        ["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "b"), "--text-only"], capsys
+    )
     assert code == 0 and "--text-only given" in out and all("audio_path" not in r for r in read_rows(tmp_path / "b"))
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (needed to make a real mp4 clip)")
 def test_meld_with_real_clips_made_by_ffmpeg(tmp_path, capsys):
     mp4 = tmp_path / "tone.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.2", "-c:a", "aac", str(mp4)],
-                   check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.2", "-c:a", "aac", str(mp4)],
+        check=True,
+        timeout=60,
+    )
     root = make_meld(tmp_path, clip=mp4.read_bytes())
     code, out, _ = run_cli(["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and "text-only" not in out
@@ -344,21 +433,38 @@ def meld_row_edit(split, lineno, new):
         if s == split:
             lines[lineno - 1] = new
         return lines
+
     return edit
 
 
 MELD_BAD = [  # (edit of the CSVs, clip to delete, kind, split file, line, utterance named)
     (None, "train/train_splits/dia0_utt2.mp4", "missing_audio", "train", 4, "train_dia0_utt2"),
     (meld_row_edit("dev", 2, b"1,Hi.,Phoebe,fear,negative,x,0,3,7,a,b\n"), None, "malformed_line", "dev", 2, None),
-    (meld_row_edit("test", 3, b"2,Sure.,Joey,happy,positive,0,1,3,7,a,b\n"), None, "malformed_line", "test", 3, "test_dia0_utt1"),
-    (meld_row_edit("test", 3, b"2,Sure.,Joey,joy,positive,0,0,3,7,a,b\n"), None, "duplicate", "test", 3, "test_dia0_utt0"),
+    (
+        meld_row_edit("test", 3, b"2,Sure.,Joey,happy,positive,0,1,3,7,a,b\n"),
+        None,
+        "malformed_line",
+        "test",
+        3,
+        "test_dia0_utt1",
+    ),
+    (
+        meld_row_edit("test", 3, b"2,Sure.,Joey,joy,positive,0,0,3,7,a,b\n"),
+        None,
+        "duplicate",
+        "test",
+        3,
+        "test_dia0_utt0",
+    ),
     (meld_row_edit("train", 6, b"5,Yes.,Chandler\n"), None, "malformed_line", "train", 6, None),
 ]
 MELD_IDS = ["missing_clip", "bad_dialogue_id", "bad_emotion", "duplicate_turn", "short_row"]
 
 
 @pytest.mark.parametrize("edit,clip,kind,split,line,utt_id", MELD_BAD, ids=MELD_IDS)
-def test_meld_bad_input_skipped_by_default_fatal_when_strict(tmp_path, capsys, fake_ffmpeg, edit, clip, kind, split, line, utt_id):
+def test_meld_bad_input_skipped_by_default_fatal_when_strict(
+    tmp_path, capsys, fake_ffmpeg, edit, clip, kind, split, line, utt_id
+):
     root = make_meld(tmp_path, edit=edit)
     if clip:
         (root / clip).unlink()
@@ -367,13 +473,17 @@ def test_meld_bad_input_skipped_by_default_fatal_when_strict(tmp_path, capsys, f
     report = json.loads((tmp_path / "out/prepare-report.json").read_text())
     assert code == 0 and report["skipped"] == {kind: 1} and report["examples"][kind][0].startswith(where)
     assert len(read_rows(tmp_path / "out")) == 8 and f"{kind}: 1" in out
-    code, _, err = run_cli(["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "strict"), "--strict"], capsys)
+    code, _, err = run_cli(
+        ["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "strict"), "--strict"], capsys
+    )
     assert code == 2 and err.startswith(f"error: {where}") and err.count("\n") == 1
     assert not (tmp_path / "strict").exists()
 
 
 def test_meld_missing_column_or_file_is_always_fatal(tmp_path, capsys, fake_ffmpeg):
-    root = make_meld(tmp_path, edit=lambda s, lines: [lines[0].replace(b",Sentiment", b"")] + lines[1:] if s == "dev" else lines)
+    root = make_meld(
+        tmp_path, edit=lambda s, lines: [lines[0].replace(b",Sentiment", b"")] + lines[1:] if s == "dev" else lines
+    )
     for extra in ([], ["--strict"]):
         code, _, err = run_cli(["prepare", "meld", "--root", str(root), "--out", str(tmp_path / "out"), *extra], capsys)
         assert code == 2 and "missing column 'Sentiment'" in err and "dev_sent_emo.csv" in err
@@ -401,11 +511,15 @@ def make_table(tmp_path, rows=None, header="dialog_id,turn,text,audio_path,label
     tone(folder / "wav/a0.wav")
     tone(folder / "wav/a1.wav")
     tone(tmp_path / "elsewhere/b0.wav")
-    rows = rows if rows is not None else [
-        "a,1,Second,wav/a1.wav,pos,s2,train",
-        "a,0,First,wav/a0.wav,neg,s1,train",
-        f"b,0,\"Hi, there\",{tmp_path / 'elsewhere/b0.wav'},,,test",
-    ]
+    rows = (
+        rows
+        if rows is not None
+        else [
+            "a,1,Second,wav/a1.wav,pos,s2,train",
+            "a,0,First,wav/a0.wav,neg,s1,train",
+            f'b,0,"Hi, there",{tmp_path / "elsewhere/b0.wav"},,,test',
+        ]
+    )
     (folder / "conv.csv").write_text("\n".join([header, *rows]) + "\n")
     return folder / "conv.csv"
 
@@ -416,24 +530,55 @@ def test_table_paths_labels_and_given_splits(tmp_path, capsys):
     assert code == 0 and "protocol 'given'" in out
     rows = read_rows(tmp_path / "out")
     assert rows == [
-        {"utt_id": "a_0", "dialog_id": "a", "turn": 0, "text": "First", "label": "neg", "speaker": "s1", "split": "train",
-         "audio_path": str(tmp_path / "mine/wav/a0.wav")},
-        {"utt_id": "a_1", "dialog_id": "a", "turn": 1, "text": "Second", "label": "pos", "speaker": "s2", "split": "train",
-         "audio_path": str(tmp_path / "mine/wav/a1.wav")},
-        {"utt_id": "b_0", "dialog_id": "b", "turn": 0, "text": "Hi, there", "label": None, "split": "test",
-         "audio_path": str(tmp_path / "elsewhere/b0.wav")},
+        {
+            "utt_id": "a_0",
+            "dialog_id": "a",
+            "turn": 0,
+            "text": "First",
+            "label": "neg",
+            "speaker": "s1",
+            "split": "train",
+            "audio_path": str(tmp_path / "mine/wav/a0.wav"),
+        },
+        {
+            "utt_id": "a_1",
+            "dialog_id": "a",
+            "turn": 1,
+            "text": "Second",
+            "label": "pos",
+            "speaker": "s2",
+            "split": "train",
+            "audio_path": str(tmp_path / "mine/wav/a1.wav"),
+        },
+        {
+            "utt_id": "b_0",
+            "dialog_id": "b",
+            "turn": 0,
+            "text": "Hi, there",
+            "label": None,
+            "split": "test",
+            "audio_path": str(tmp_path / "elsewhere/b0.wav"),
+        },
     ]
     assert json.loads((tmp_path / "out/splits.json").read_text()) == {"given": {"train": ["a"], "test": ["b"]}}
-    bundle = load_jsonl_bundle(tmp_path / "out/utterances.jsonl", tmp_path / "out/splits.json", "given", "label", None,
-                               NO_FEATURES, read_text=True)
+    bundle = load_jsonl_bundle(
+        tmp_path / "out/utterances.jsonl",
+        tmp_path / "out/splits.json",
+        "given",
+        "label",
+        None,
+        NO_FEATURES,
+        read_text=True,
+    )
     assert bundle.splits["test"][0].labels.tolist() == [IGNORE]
 
 
 def test_table_without_optional_columns_writes_no_splits(tmp_path):
     csv_path = make_table(tmp_path, rows=["a,0,First,wav/a0.wav"], header="dialog_id,turn,text,audio_path")
     result = table.prepare_table(csv_path, tmp_path / "out")
-    assert read_rows(tmp_path / "out") == [{"utt_id": "a_0", "dialog_id": "a", "turn": 0, "text": "First",
-                                             "audio_path": str(tmp_path / "mine/wav/a0.wav")}]
+    assert read_rows(tmp_path / "out") == [
+        {"utt_id": "a_0", "dialog_id": "a", "turn": 0, "text": "First", "audio_path": str(tmp_path / "mine/wav/a0.wav")}
+    ]
     assert not (tmp_path / "out/splits.json").exists() and any("no splits.json" in line for line in result.summary())
 
 
@@ -445,7 +590,9 @@ TABLE_BAD = [  # (the broken line 3, kind, utterance named)
 ]
 
 
-@pytest.mark.parametrize("line3,kind,utt_id", TABLE_BAD, ids=["duplicate_turn", "bad_turn", "missing_audio", "short_row"])
+@pytest.mark.parametrize(
+    "line3,kind,utt_id", TABLE_BAD, ids=["duplicate_turn", "bad_turn", "missing_audio", "short_row"]
+)
 def test_table_bad_rows_skipped_by_default_fatal_when_strict(tmp_path, capsys, line3, kind, utt_id):
     csv_path = make_table(tmp_path, rows=["a,1,Second,wav/a1.wav,pos,s2,train", line3, "b,0,Hi,wav/a0.wav,,,test"])
     if kind == "duplicate":
@@ -454,24 +601,32 @@ def test_table_bad_rows_skipped_by_default_fatal_when_strict(tmp_path, capsys, l
     result = table.prepare_table(csv_path, tmp_path / "out")
     assert result.problems.counts == {kind: 1} and result.problems.examples[kind][0].startswith(where)
     assert result.utterances == 2
-    code, _, err = run_cli(["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "s"), "--strict"], capsys)
+    code, _, err = run_cli(
+        ["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "s"), "--strict"], capsys
+    )
     assert code == 2 and err.startswith(f"error: {where}") and not (tmp_path / "s").exists()
 
 
 def test_table_protocol_mistakes_and_missing_columns_are_always_fatal(tmp_path, capsys):
     cases = [
         (dict(rows=["a,0,First,wav/a0.wav,neg,s1,dev"]), ":2: a_0: split 'dev': expected one of train, valid, test"),
-        (dict(rows=["a,0,First,wav/a0.wav,neg,s1,train", "a,1,Then,wav/a1.wav,neg,s1,test"]),
-         ":3: a_1: split 'test', but line 2 puts dialogue 'a' in 'train'"),
+        (
+            dict(rows=["a,0,First,wav/a0.wav,neg,s1,train", "a,1,Then,wav/a1.wav,neg,s1,test"]),
+            ":3: a_1: split 'test', but line 2 puts dialogue 'a' in 'train'",
+        ),
         (dict(rows=["a,0,First,wav/a0.wav"], header="dialog_id,turn,text,audio"), ": missing column 'audio_path'"),
         (dict(rows=["a,0,wav/a0.wav"], header="dialog_id,turn,audio_path"), ": missing column 'text'"),
     ]
     for kwargs, message in cases:
         csv_path = make_table(tmp_path, **kwargs)
         for extra in ([], ["--strict"]):
-            code, _, err = run_cli(["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "out"), *extra], capsys)
+            code, _, err = run_cli(
+                ["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "out"), *extra], capsys
+            )
             assert code == 2 and err.startswith(f"error: {csv_path}{message}"), err
-    code, _, err = run_cli(["prepare", "table", "--csv", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "out")], capsys)
+    code, _, err = run_cli(
+        ["prepare", "table", "--csv", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "out")], capsys
+    )
     assert code == 2 and "nope.csv: file not found" in err and not (tmp_path / "out").exists()
 
 
@@ -494,8 +649,12 @@ def test_existing_output_is_refused_then_replaced_only_when_complete(tmp_path, c
     assert code == 0 and not (out / "mine.txt").exists() and len(read_rows(out)) == 3
     assert sorted(p.name for p in out.iterdir()) == ["prepare-report.json", "splits.json", "utterances.jsonl"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "mine", "out"]  # no temporary folder left behind
-    code, _, err = run_cli(["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "mine"), "--overwrite"], capsys)
-    assert code == 2 and "would contain the input" in err and csv_path.exists()  # --overwrite must never delete the input
+    code, _, err = run_cli(
+        ["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "mine"), "--overwrite"], capsys
+    )
+    assert (
+        code == 2 and "would contain the input" in err and csv_path.exists()
+    )  # --overwrite must never delete the input
     (tmp_path / "a-file").write_text("x")
     code, _, err = run_cli(["prepare", "table", "--csv", str(csv_path), "--out", str(tmp_path / "a-file")], capsys)
     assert code == 2 and "is not a folder" in err

@@ -9,38 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from lpgnet import load_config, train
+from conftest import LABELS, quick_run, write_corpus
 from lpgnet.cli import main
 from lpgnet.serving.predict import Predictor
-
-LABELS = ["neg", "pos"]
-
-
-def write_corpus(folder, dialogues=16, turns=5, seed=0):
-    """Text vectors (field tf) and audio vectors (field af) that both carry the label."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for d in range(dialogues):
-        for t in range(turns):
-            y = int(rng.integers(2))
-            rows.append({"utt_id": f"d{d}_{t}", "dialog_id": f"d{d}", "turn": t, "speaker": "AB"[t % 2],
-                         "label": LABELS[y], "text": ["i am sad", "i am happy"][y],
-                         "tf": (rng.normal(size=6) + 2 * y).round(4).tolist(), "af": (rng.normal(size=3) - y).round(4).tolist()})
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "conv.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    ids = [f"d{d}" for d in range(dialogues)]
-    (folder / "splits.json").write_text(json.dumps({"p": {"train": ids[:10], "valid": ids[10:13], "test": ids[13:]}}))
-    return rows
-
-
-def quick_run(tmp_path, *overrides, corpus="conv.jsonl", text_feature="tf"):
-    feats = [f"data.text_feature={text_feature}"] if text_feature else []
-    cfg = load_config(None, ["data.source=jsonl", f"data.path={tmp_path / corpus}", f"data.splits={tmp_path / 'splits.json'}",
-                             "data.protocol=p", "data.audio_feature=af", *feats, "model.d_model=16", "model.heads=2",
-                             "train.epochs=3", "train.progress=false", *overrides])
-    out = tmp_path / "run"
-    train(cfg, out_dir=out, log=lambda m: None)
-    return out
 
 
 def test_predictions_match_the_model_and_name_labels_and_gates(tmp_path):
@@ -50,8 +21,11 @@ def test_predictions_match_the_model_and_name_labels_and_gates(tmp_path):
     dialogue = [r for r in rows if r["dialog_id"] == "d14"]
     preds = predictor.predict(dialogue)
     with torch.no_grad():
-        out = predictor.model(torch.tensor([[r["tf"] for r in dialogue]]), torch.tensor([[r["af"] for r in dialogue]]),
-                              torch.ones(1, len(dialogue), dtype=torch.bool))
+        out = predictor.model(
+            torch.tensor([[r["tf"] for r in dialogue]]),
+            torch.tensor([[r["af"] for r in dialogue]]),
+            torch.ones(1, len(dialogue), dtype=torch.bool),
+        )
     probs = out.logits.softmax(-1)[0]
     for i, p in enumerate(preds):
         assert p["utt_id"] == dialogue[i]["utt_id"] and set(p["probs"]) == set(LABELS)
@@ -77,7 +51,10 @@ def test_an_utterance_with_no_input_or_a_wrong_vector_is_a_clear_error(tmp_path)
     predictor = Predictor.from_run(quick_run(tmp_path))
     with pytest.raises(Exception, match="utterance 0: no input at all"):
         predictor.predict([{"speaker": "A"}])
-    with pytest.raises(Exception, match="utterance 0: field 'af': expected a list of 3 numbers \\(the run's audio feature size\\), got a list of"):
+    with pytest.raises(
+        Exception,
+        match="utterance 0: field 'af': expected a list of 3 numbers \\(the run's audio feature size\\), got a list of",
+    ):
         predictor.predict([{"tf": [0.0] * 6, "af": [1.0, 2.0]}])
     with pytest.raises(Exception, match="raw text given, but no record of the encoder"):
         predictor.predict([{"text": "hello", "af": [0.0] * 3}])
@@ -85,8 +62,13 @@ def test_an_utterance_with_no_input_or_a_wrong_vector_is_a_clear_error(tmp_path)
 
 def test_raw_text_through_the_runs_frozen_encoder(tmp_path, tiny_bert):
     rows = write_corpus(tmp_path)
-    run = quick_run(tmp_path, f"data.text_encoder.encoder={tiny_bert}", "data.text_encoder.pooling=mean",
-                    f"data.text_encoder.cache_dir={tmp_path / 'cache'}", text_feature=None)
+    run = quick_run(
+        tmp_path,
+        f"data.text_encoder.encoder={tiny_bert}",
+        "data.text_encoder.pooling=mean",
+        f"data.text_encoder.cache_dir={tmp_path / 'cache'}",
+        text_feature=None,
+    )
     predictor = Predictor.from_run(run)
     dialogue = [r for r in rows if r["dialog_id"] == "d14"]
     from lpgnet.config import TextEncoderConfig
@@ -104,9 +86,15 @@ def test_a_fine_tuned_text_run_embeds_raw_text_with_its_kept_encoder(tmp_path, t
     import shutil
 
     rows = write_corpus(tmp_path)
-    run = quick_run(tmp_path, f"data.text_encoder.encoder={tiny_bert}", "data.text_encoder.finetune.enabled=true",
-                    "data.text_encoder.finetune.epochs=1", "data.text_encoder.pooling=mean",
-                    f"data.text_encoder.cache_dir={tmp_path / 'cache'}", text_feature=None)
+    run = quick_run(
+        tmp_path,
+        f"data.text_encoder.encoder={tiny_bert}",
+        "data.text_encoder.finetune.enabled=true",
+        "data.text_encoder.finetune.epochs=1",
+        "data.text_encoder.pooling=mean",
+        f"data.text_encoder.cache_dir={tmp_path / 'cache'}",
+        text_feature=None,
+    )
     kept = json.loads((run / "metrics.json").read_text())["text_encoder_dir"]
     assert kept.startswith(str(tmp_path / "cache"))  # in the feature cache, once, not copied into every run
     dialogue = [r for r in rows if r["dialog_id"] == "d14"]
@@ -149,7 +137,9 @@ def test_predict_command_on_jsonl_and_csv(tmp_path, capsys):
     preds = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(preds) == len(rows) and {p["dialog_id"] for p in preds} == {r["dialog_id"] for r in rows}
     csv_file = tmp_path / "conv.csv"
-    lines = ["dialog_id,turn,tf,af"] + [f'd0,{r["turn"]},"{r["tf"]}","{r["af"]}"' for r in rows if r["dialog_id"] == "d0"][::-1]
+    lines = ["dialog_id,turn,tf,af"] + [
+        f'd0,{r["turn"]},"{r["tf"]}","{r["af"]}"' for r in rows if r["dialog_id"] == "d0"
+    ][::-1]
     csv_file.write_text("\n".join(lines) + "\n")
     capsys.readouterr()
     assert main(["predict", "--run", str(run), "--input", str(csv_file)]) == 0
@@ -157,7 +147,9 @@ def test_predict_command_on_jsonl_and_csv(tmp_path, capsys):
     assert [p["turn"] for p in from_csv] == [0, 1, 2, 3, 4]  # ordered by turn, not file order
     by_id = {p["utt_id"]: p for p in preds}
     for p in from_csv:
-        np.testing.assert_allclose(list(p["probs"].values()), list(by_id[f"d0_{p['turn']}"]["probs"].values()), atol=1e-6)
+        np.testing.assert_allclose(
+            list(p["probs"].values()), list(by_id[f"d0_{p['turn']}"]["probs"].values()), atol=1e-6
+        )
     assert main(["predict", "--run", str(run), "--input", str(csv_file), "--out", str(out)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
     assert main(["predict", "--run", str(run), "--input", str(tmp_path / "nope.jsonl")]) == 2

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import WORDS
 from safetensors.numpy import load_file
 
+from conftest import WORDS
 from lpgnet.cli import main
 from lpgnet.config import TextEncoderConfig
 from lpgnet.features import text as text_mod
@@ -17,16 +17,29 @@ from lpgnet.features.extract import ExtractConfig, extract
 
 
 def write_conv(folder, rows=None):
-    rows = rows or [{"utt_id": f"d{d}_{t}", "dialog_id": f"d{d}", "turn": t, "label": "pos",
-                     "text": " ".join(WORDS[(d + t) % 7 : (d + t) % 7 + 3]) + f" d{d} t{t}"} for d in range(3) for t in range(4)]
+    rows = rows or [
+        {
+            "utt_id": f"d{d}_{t}",
+            "dialog_id": f"d{d}",
+            "turn": t,
+            "label": "pos",
+            "text": " ".join(WORDS[(d + t) % 7 : (d + t) % 7 + 3]) + f" d{d} t{t}",
+        }
+        for d in range(3)
+        for t in range(4)
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "utterances.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return folder
 
 
 def text_cfg(folder, bert, tmp_path, **kw):
-    return ExtractConfig(data=str(folder), text=TextEncoderConfig(encoder=str(bert), pooling="mean", batch_size=4),
-                         cache_dir=str(tmp_path / "cache"), **kw)
+    return ExtractConfig(
+        data=str(folder),
+        text=TextEncoderConfig(encoder=str(bert), pooling="mean", batch_size=4),
+        cache_dir=str(tmp_path / "cache"),
+        **kw,
+    )
 
 
 def read(path):
@@ -85,17 +98,31 @@ def test_a_changed_text_is_recomputed_alone(tmp_path, tiny_bert, monkeypatch):
 
 
 def test_bad_utterances_are_skipped_and_counted_or_fatal_with_strict(tmp_path, tiny_bert, capsys):
-    rows = [{"utt_id": "a", "dialog_id": "d", "turn": 0, "text": "i am happy"},
-            {"utt_id": "b", "dialog_id": "d", "turn": 1, "text": None},
-            {"utt_id": "c", "dialog_id": "d", "turn": 2, "text": "no"}]
+    rows = [
+        {"utt_id": "a", "dialog_id": "d", "turn": 0, "text": "i am happy"},
+        {"utt_id": "b", "dialog_id": "d", "turn": 1, "text": None},
+        {"utt_id": "c", "dialog_id": "d", "turn": 2, "text": "no"},
+    ]
     folder = write_conv(tmp_path / "conv", rows)
     summary = extract(text_cfg(folder, tiny_bert, tmp_path), log=lambda m: None)
     assert summary["skipped"] == {"no text": 1} and summary["written"] == 2
     assert "utterances.jsonl:2: utterance 'b': field 'text'" in summary["examples"][0]
     assert [o["utt_id"] for o in read(folder / "features.jsonl")] == ["a", "c"]
     assert json.loads((folder / "features.extract-report.json").read_text())["skipped"] == {"no text": 1}
-    code = main(["extract", "--data", str(folder), "--text-encoder", str(tiny_bert), "--strict",
-                 "--out", str(tmp_path / "strict.jsonl"), "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "extract",
+            "--data",
+            str(folder),
+            "--text-encoder",
+            str(tiny_bert),
+            "--strict",
+            "--out",
+            str(tmp_path / "strict.jsonl"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "utterances.jsonl:2: utterance 'b'" in err and not (tmp_path / "strict.jsonl").exists()
 
@@ -120,15 +147,36 @@ def test_frame_level_text_output(tmp_path, tiny_bert):
 def test_extracted_features_train_a_model(tmp_path, tiny_bert):
     from lpgnet import load_config, train
 
-    rows = [{"utt_id": f"d{d}_{t}", "dialog_id": f"d{d}", "turn": t, "label": ["pos", "neg"][(d + t) % 2],
-             "text": "i am " + ("happy" if (d + t) % 2 == 0 else "sad")} for d in range(12) for t in range(4)]
+    rows = [
+        {
+            "utt_id": f"d{d}_{t}",
+            "dialog_id": f"d{d}",
+            "turn": t,
+            "label": ["pos", "neg"][(d + t) % 2],
+            "text": "i am " + ("happy" if (d + t) % 2 == 0 else "sad"),
+        }
+        for d in range(12)
+        for t in range(4)
+    ]
     folder = write_conv(tmp_path / "conv", rows)
     extract(text_cfg(folder, tiny_bert, tmp_path), log=lambda m: None)
     ids = [f"d{d}" for d in range(12)]
     (folder / "splits.json").write_text(json.dumps({"p": {"train": ids[:8], "valid": ids[8:10], "test": ids[10:]}}))
-    cfg = load_config(None, ["data.source=jsonl", f"data.path={folder / 'features.jsonl'}", f"data.splits={folder / 'splits.json'}",
-                             "data.protocol=p", "data.text_feature=text_emb", "model.name=linear", "model.modalities=[text]",
-                             "train.epochs=30", "train.progress=false", "train.lr=0.05"])
+    cfg = load_config(
+        None,
+        [
+            "data.source=jsonl",
+            f"data.path={folder / 'features.jsonl'}",
+            f"data.splits={folder / 'splits.json'}",
+            "data.protocol=p",
+            "data.text_feature=text_emb",
+            "model.name=linear",
+            "model.modalities=[text]",
+            "train.epochs=30",
+            "train.progress=false",
+            "train.lr=0.05",
+        ],
+    )
     result = train(cfg, log=lambda m: None, out_dir=tmp_path / "run")
     assert result.metrics["test"]["accuracy"] > 0.9  # "happy" vs "sad" is all there is to learn
     # the extraction report records its encoder, so the run can embed new raw text the same way
@@ -148,10 +196,12 @@ def test_bad_audio_is_named_and_skipped_or_fatal(tmp_path, capsys):
     t = np.arange(4000) / 16000
     sf.write(folder / "ok.wav", 0.2 * np.sin(2 * np.pi * 440 * t), 16000)
     (folder / "corrupt.wav").write_bytes(b"RIFF not really a wav")
-    rows = [{"utt_id": "ok", "dialog_id": "d", "turn": 0, "text": "x", "audio_path": "ok.wav"},
-            {"utt_id": "bad", "dialog_id": "d", "turn": 1, "text": "x", "audio_path": "corrupt.wav"},
-            {"utt_id": "gone", "dialog_id": "d", "turn": 2, "text": "x", "audio_path": str(folder / "missing.wav")},
-            {"utt_id": "none", "dialog_id": "d", "turn": 3, "text": "x"}]
+    rows = [
+        {"utt_id": "ok", "dialog_id": "d", "turn": 0, "text": "x", "audio_path": "ok.wav"},
+        {"utt_id": "bad", "dialog_id": "d", "turn": 1, "text": "x", "audio_path": "corrupt.wav"},
+        {"utt_id": "gone", "dialog_id": "d", "turn": 2, "text": "x", "audio_path": str(folder / "missing.wav")},
+        {"utt_id": "none", "dialog_id": "d", "turn": 3, "text": "x"},
+    ]
     write_conv(folder, rows)
     args = ["extract", "--data", str(folder), "--audio-encoder", "egemaps", "--cache-dir", str(tmp_path / "cache")]
     assert main(args) == 0

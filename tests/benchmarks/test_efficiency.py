@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lpgnet.benchmarks.efficiency import bench_model, epoch_seconds, run_config
-from lpgnet.cli import main
 from lpgnet.benchmarks.efficiency import render as render_bench
+from lpgnet.cli import main
 from lpgnet.registry import build_model
 
 CONFIGS = Path("configs/iemocap")
@@ -18,8 +18,25 @@ CONFIGS = Path("configs/iemocap")
 
 def test_bench_writes_the_documented_json_and_plot(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--out", str(out), "--models", "lpgnet,sdt", "--lengths", "4,50", "--threads", "1",
-                 "--no-epoch", "--data", str(tmp_path / "absent.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--out",
+                str(out),
+                "--models",
+                "lpgnet,sdt",
+                "--lengths",
+                "4,50",
+                "--threads",
+                "1",
+                "--no-epoch",
+                "--data",
+                str(tmp_path / "absent.jsonl"),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["env"]["threads"] == 1 and report["env"]["torch"] == torch.__version__ and report["env"]["cpu"]
     # the machine's matmul reference, so figures from different times can be compared
@@ -60,8 +77,9 @@ def test_epoch_timing_runs_the_real_training_loop():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # it trained
 
 
-@pytest.mark.parametrize("args,msg", [(["--models", "lpgnet,bogus"], "unknown model 'bogus'"),
-                                      (["--lengths", "10,x"], "--lengths")])
+@pytest.mark.parametrize(
+    "args,msg", [(["--models", "lpgnet,bogus"], "unknown model 'bogus'"), (["--lengths", "10,x"], "--lengths")]
+)
 def test_bench_arguments_are_checked(tmp_path, capsys, args, msg):
     assert main(["bench", "--out", str(tmp_path / "b.json"), *args]) == 2
     assert msg in capsys.readouterr().err and not (tmp_path / "b.json").exists()

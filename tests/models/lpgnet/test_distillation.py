@@ -53,7 +53,9 @@ def test_loss_matches_hand_computation(g1, g2, g3, tau):
 
 def test_kl_without_tau_squared_and_direction():
     cfg = LossConfig(gamma1=1.0, gamma2=0.0, gamma3=1.0, tau=2.0, kl_tau_squared=False)
-    total, parts = self_distillation_loss(torch.tensor(TEACHER), {"text": torch.tensor(TEXT)}, torch.tensor(LABELS), cfg)
+    total, parts = self_distillation_loss(
+        torch.tensor(TEACHER), {"text": torch.tensor(TEXT)}, torch.tensor(LABELS), cfg
+    )
     expected_kl = sum(kl(TEACHER[0][i], TEXT[0][i], 2.0) for i in (0, 1)) / 2  # KL(teacher || student)
     assert parts["kl_text"] == pytest.approx(expected_kl, rel=1e-5)
     reverse = sum(kl(TEXT[0][i], TEACHER[0][i], 2.0) for i in (0, 1)) / 2
@@ -73,8 +75,9 @@ def test_teacher_detached_in_kl(detach):
 def test_kl_on_all_real_utterances_includes_unlabelled_ones():
     mask = torch.tensor([[True, True, True]])  # the third utterance is real but unlabelled
     cfg = LossConfig(gamma1=1.0, gamma2=0.0, gamma3=1.0, kl_on="all")
-    _, parts = self_distillation_loss(torch.tensor(TEACHER), {"text": torch.tensor(TEXT)}, torch.tensor(LABELS), cfg,
-                                      mask=mask)
+    _, parts = self_distillation_loss(
+        torch.tensor(TEACHER), {"text": torch.tensor(TEXT)}, torch.tensor(LABELS), cfg, mask=mask
+    )
     assert parts["kl_text"] == pytest.approx(sum(kl(TEACHER[0][i], TEXT[0][i], 1.0) for i in range(3)) / 3, rel=1e-5)
     assert parts["task"] == pytest.approx((ce(TEACHER[0][0], 0) + ce(TEACHER[0][1], 2)) / 2, rel=1e-5)
 

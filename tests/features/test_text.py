@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import WORDS
 
+from conftest import WORDS
 from lpgnet import ConfigError, load_config
 from lpgnet.features import text as text_mod
 from lpgnet.features.text import pool, resolve_encoder
@@ -22,9 +22,24 @@ def write_corpus(tmp_path, n=10, text_of=None):
     for d in range(n):
         for t in range(4):
             label = ["pos", "neg"][(d + t) % 2]
-            rows.append({"utt_id": f"d{d}_{t}", "dialog_id": f"d{d}", "turn": t, "session": 1 + d % 2,
-                         "text": (text_of or (lambda d, t: f"i am {'happy' if label == 'pos' else 'sad'} {WORDS[(d + t) % 9]} d{d} t{t}"))(d, t),
-                         "label": label, "af": [float(label == "pos"), 1.0]})
+            rows.append(
+                {
+                    "utt_id": f"d{d}_{t}",
+                    "dialog_id": f"d{d}",
+                    "turn": t,
+                    "session": 1 + d % 2,
+                    "text": (
+                        text_of
+                        or (
+                            lambda d, t, label=label: (
+                                f"i am {'happy' if label == 'pos' else 'sad'} {WORDS[(d + t) % 9]} d{d} t{t}"
+                            )
+                        )
+                    )(d, t),
+                    "label": label,
+                    "af": [float(label == "pos"), 1.0],
+                }
+            )
     path = tmp_path / "conv.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     ids = [f"d{d}" for d in range(n)]
@@ -33,11 +48,20 @@ def write_corpus(tmp_path, n=10, text_of=None):
 
 
 def config(tmp_path, folder, *extra):
-    return load_config("synthetic", [
-        "data.source=jsonl", f"data.path={tmp_path / 'conv.jsonl'}", f"data.splits={tmp_path / 'splits.json'}",
-        "data.protocol=p", "data.audio_feature=af", f"data.text_encoder.encoder={folder}",
-        f"data.text_encoder.cache_dir={tmp_path / 'cache'}", "data.text_encoder.batch_size=5", *extra,
-    ])
+    return load_config(
+        "synthetic",
+        [
+            "data.source=jsonl",
+            f"data.path={tmp_path / 'conv.jsonl'}",
+            f"data.splits={tmp_path / 'splits.json'}",
+            "data.protocol=p",
+            "data.audio_feature=af",
+            f"data.text_encoder.encoder={folder}",
+            f"data.text_encoder.cache_dir={tmp_path / 'cache'}",
+            "data.text_encoder.batch_size=5",
+            *extra,
+        ],
+    )
 
 
 def test_pooling_cls_and_masked_mean():
@@ -114,15 +138,22 @@ def test_fine_tuning_sees_training_dialogues_only(tmp_path, tiny_bert, monkeypat
         return real(path, texts, labels, num_classes, cfg, desc)
 
     monkeypatch.setattr(text_mod, "finetune", spy)
-    cfg = config(tmp_path, tiny_bert, "data.text_encoder.finetune.enabled=true", "data.text_encoder.finetune.epochs=1",
-                 f"data.text_encoder.finetune.crossfit_folds={folds}")
+    cfg = config(
+        tmp_path,
+        tiny_bert,
+        "data.text_encoder.finetune.enabled=true",
+        "data.text_encoder.finetune.epochs=1",
+        f"data.text_encoder.finetune.crossfit_folds={folds}",
+    )
     bundle = load_data(cfg)
     train_texts = [t for d in bundle.splits["train"] for t in d.texts]
     held_texts = {t for s in ("valid", "test") for d in bundle.splits[s] for t in d.texts} - set(train_texts)
     assert len(seen) == 1 + folds
     for texts in seen:
         assert not set(texts) & held_texts
-    assert sum(map(len, seen[1:])) == folds * len(train_texts) - len(train_texts) * (folds > 0)  # each part held out once
+    assert sum(map(len, seen[1:])) == folds * len(train_texts) - len(train_texts) * (
+        folds > 0
+    )  # each part held out once
     frozen = load_data(config(tmp_path, tiny_bert))
     assert not np.allclose(frozen.splits["test"][0].text, bundle.splits["test"][0].text)
 
@@ -154,8 +185,16 @@ def test_a_run_with_encoder_features_trains_and_evaluates_reproducibly(tmp_path,
     from lpgnet import evaluate_run, train
 
     write_corpus(tmp_path)
-    cfg = config(tmp_path, tiny_bert, "model.d_model=16", "model.heads=2", "train.epochs=2", "train.progress=false",
-                 "data.text_encoder.finetune.enabled=true", "data.text_encoder.finetune.epochs=1")
+    cfg = config(
+        tmp_path,
+        tiny_bert,
+        "model.d_model=16",
+        "model.heads=2",
+        "train.epochs=2",
+        "train.progress=false",
+        "data.text_encoder.finetune.enabled=true",
+        "data.text_encoder.finetune.epochs=1",
+    )
     result = train(cfg, out_dir=tmp_path / "run", log=lambda m: None)
     assert result.model.config.d_text == 16
     again = evaluate_run(tmp_path / "run")  # features come back from the cache: same figures

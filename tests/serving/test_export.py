@@ -16,19 +16,44 @@ ort = pytest.importorskip("onnxruntime")
 
 
 def quick_run(tmp_path, *overrides):
-    size = ([] if "model.name=linear" in overrides else ["model.d_model=16"] if "model.name=gru" in overrides
-            else ["model.d_model=16", "model.heads=2"])
-    cfg = load_config(None, [*size, "train.epochs=1", "train.progress=false", "data.synthetic.train_dialogues=12",
-                             "data.synthetic.test_dialogues=4", "data.synthetic.d_text=12", "data.synthetic.d_audio=5",
-                             *overrides])
+    size = (
+        []
+        if "model.name=linear" in overrides
+        else ["model.d_model=16"]
+        if "model.name=gru" in overrides
+        else ["model.d_model=16", "model.heads=2"]
+    )
+    cfg = load_config(
+        None,
+        [
+            *size,
+            "train.epochs=1",
+            "train.progress=false",
+            "data.synthetic.train_dialogues=12",
+            "data.synthetic.test_dialogues=4",
+            "data.synthetic.d_text=12",
+            "data.synthetic.d_audio=5",
+            *overrides,
+        ],
+    )
     out = tmp_path / "run"
     train(cfg, out_dir=out, log=lambda m: None)
     return out
 
 
-@pytest.mark.parametrize("overrides", [[], ["model.modalities=[text]"], ["model.speakers.embedding=party"], ["model.causal=true"],
-                                       ["model.name=sdt", "model.layers=2"], ["model.name=gru"], ["model.name=linear"]],
-                         ids=["lpgnet", "text-only", "speakers", "causal", "sdt", "gru", "linear"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["model.modalities=[text]"],
+        ["model.speakers.embedding=party"],
+        ["model.causal=true"],
+        ["model.name=sdt", "model.layers=2"],
+        ["model.name=gru"],
+        ["model.name=linear"],
+    ],
+    ids=["lpgnet", "text-only", "speakers", "causal", "sdt", "gru", "linear"],
+)
 def test_export_matches_pytorch_on_several_lengths_with_padding(tmp_path, overrides, capsys):
     run = quick_run(tmp_path, *overrides)
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
@@ -42,7 +67,12 @@ def test_export_matches_pytorch_on_several_lengths_with_padding(tmp_path, overri
     for n in (3, 33):  # lengths the export never saw
         ex = example(model, names, 4, n, seed=100 + n)
         with torch.no_grad():
-            out = model(ex.get("text"), ex.get("audio"), ex["mask"], speakers=ex.get("speakers"))
+            out = model(
+                ex.get("text"),
+                ex.get("audio"),
+                ex["mask"],
+                **({"speakers": ex["speakers"]} if "speakers" in ex else {}),
+            )
         got = session.run(None, {k: v.numpy() for k, v in ex.items()})
         keep = ex["mask"].numpy()
         assert np.abs(got[0] - out.logits.softmax(-1).numpy())[keep].max() <= 1e-4

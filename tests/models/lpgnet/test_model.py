@@ -6,10 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_config, tiny_model
 from safetensors import safe_open
-from test_lpia import VARIANTS
 
+from conftest import VARIANTS, tiny_config, tiny_model
 from lpgnet import (
     ConfigError,
     DataError,
@@ -149,11 +148,18 @@ def test_baselines_impute_a_missing_modality_with_the_training_mean():
         torch.testing.assert_close(model(t, None, mask).logits, model(t, torch.full((1, 3, 7), 2.0), mask).logits)
 
 
-@pytest.mark.parametrize("factory", [lambda: tiny_model(kernel_size=3, multimodal_gate="scalar"),
-                                     lambda: LinearBaseline(LinearConfig(d_text=12, d_audio=7, num_classes=4))])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: tiny_model(kernel_size=3, multimodal_gate="scalar"),
+        lambda: LinearBaseline(LinearConfig(d_text=12, d_audio=7, num_classes=4)),
+    ],
+)
 def test_save_and_load_pretrained_round_trip(tmp_path, factory):
     model = factory().eval()
-    model.inputs.set_stats({"text": (torch.randn(12), torch.rand(12) + 0.5), "audio": (torch.randn(7), torch.rand(7) + 0.5)})
+    model.inputs.set_stats(
+        {"text": (torch.randn(12), torch.rand(12) + 0.5), "audio": (torch.randn(7), torch.rand(7) + 0.5)}
+    )
     path = model.save_pretrained(tmp_path)
     loaded = type(model).from_pretrained(tmp_path)
     assert loaded.config == model.config and not loaded.training
@@ -185,8 +191,11 @@ def test_registry_builds_by_name():
     assert isinstance(build_model(LinearConfig(d_text=3, d_audio=2, num_classes=2)), LinearBaseline)
 
 
-@pytest.mark.parametrize("variant", [{}, {"kernel_size": 3}, {"position": "sinusoidal"}, {"fusion": "concat"},
-                                     {"speakers": SpeakerConfig("party")}], ids=["paper", "k3", "pos", "concat", "spk"])
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"kernel_size": 3}, {"position": "sinusoidal"}, {"fusion": "concat"}, {"speakers": SpeakerConfig("party")}],
+    ids=["paper", "k3", "pos", "concat", "spk"],
+)
 def test_causal_mode_never_looks_ahead(variant):
     model = tiny_model(causal=True, **variant).eval()
     t, a = torch.randn(2, 9, 12), torch.randn(2, 9, 7)
@@ -199,7 +208,9 @@ def test_causal_mode_never_looks_ahead(variant):
             changed = t.clone()
             changed[:, n:] = torch.randn(2, 9 - n, 12)  # ... or different
             torch.testing.assert_close(prefix, full[:, :n], atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(model(changed, a, mask, speakers=spk).logits[:, :n], full[:, :n], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                model(changed, a, mask, speakers=spk).logits[:, :n], full[:, :n], atol=1e-5, rtol=1e-4
+            )
     out = model.train()(t, a, mask, speakers=spk)
     (out.logits.sum() + sum(z.sum() for z in out.student_logits.values())).backward()
 

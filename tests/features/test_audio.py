@@ -39,7 +39,9 @@ def importable(name: str) -> bool:
 
 
 HAVE_OPENSMILE = importable("opensmile")
-needs_opensmile = pytest.mark.skipif(not HAVE_OPENSMILE, reason="opensmile is not installed (pip install 'lpgnet[audio]')")
+needs_opensmile = pytest.mark.skipif(
+    not HAVE_OPENSMILE, reason="opensmile is not installed (pip install 'lpgnet[audio]')"
+)
 
 
 def tone(seconds: float, freq: float = 220.0, rate: int = SR, amp: float = 0.3) -> np.ndarray:
@@ -78,8 +80,24 @@ def test_stereo_is_averaged_to_mono(tmp_path):
 @pytest.mark.parametrize("suffix,codec", [(".mp4", "aac"), (".m4a", "aac")])
 def test_mp4_and_m4a_are_decoded_through_ffmpeg(tmp_path, suffix, codec):
     path = tmp_path / f"tone{suffix}"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1",
-                    "-ac", "2", "-c:a", codec, str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=1",
+            "-ac",
+            "2",
+            "-c:a",
+            codec,
+            str(path),
+        ],
+        check=True,
+    )
     wave = load_audio(path)
     assert wave.dtype == np.float32 and wave.ndim == 1
     assert abs(len(wave) - SR) < 2048  # AAC priming / frame padding
@@ -131,8 +149,13 @@ def test_config_rules_and_the_config_loader():
     assert cfg.max_seconds == 10.0 and cfg.frames and cfg.max_frames == 512 and cfg.layer is None
     with pytest.raises(ConfigError, match="pooling"):
         from_dict(AudioEncoderConfig, {"pooling": "max"}, "test")
-    for bad, match in [(dict(layer=3), "layer: only Hugging Face"), (dict(batch_size=0), "batch_size"),
-                       (dict(max_seconds=0), "max_seconds"), (dict(max_frames=0), "max_frames"), (dict(device="gpu"), "device")]:
+    for bad, match in [
+        (dict(layer=3), "layer: only Hugging Face"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(max_seconds=0), "max_seconds"),
+        (dict(max_frames=0), "max_frames"),
+        (dict(device="gpu"), "device"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             AudioEncoderConfig(**bad).validate("audio_encoder")
     if not torch.cuda.is_available():
@@ -173,15 +196,25 @@ def test_egemaps_without_opensmile_names_the_extra(monkeypatch):
 
 # --------------------------------------------------------------------------- Hugging Face models
 
-TINY = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
-            conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+TINY = dict(
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    conv_dim=(8, 8),
+    conv_stride=(5, 4),
+    conv_kernel=(10, 8),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
 
 
 def save_tiny(folder, config) -> None:
     torch.manual_seed(0)
     transformers.AutoModel.from_config(config).save_pretrained(folder)
-    transformers.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SR, padding_value=0.0, do_normalize=True,
-                                          return_attention_mask=True).save_pretrained(folder)
+    transformers.Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SR, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    ).save_pretrained(folder)
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +222,10 @@ def tiny_models(tmp_path_factory):
     """wav2vec2 with LayerNorm convolutions (like wav2vec2-large-lv60: padded batches) and
     HuBERT with GroupNorm (like hubert-base: equal-length batches only)."""
     folders = {}
-    for name, config in [("wav2vec2", transformers.Wav2Vec2Config(feat_extract_norm="layer", do_stable_layer_norm=True, **TINY)),
-                         ("hubert", transformers.HubertConfig(**TINY))]:
+    for name, config in [
+        ("wav2vec2", transformers.Wav2Vec2Config(feat_extract_norm="layer", do_stable_layer_norm=True, **TINY)),
+        ("hubert", transformers.HubertConfig(**TINY)),
+    ]:
         folders[name] = tmp_path_factory.mktemp(f"tiny-{name}")
         save_tiny(folders[name], config)
     return folders
@@ -257,7 +292,11 @@ def test_frames_give_t_by_d_capped(tiny_models, name):
 def test_encode_checks_its_input(tiny_models):
     enc = AudioEncoder(AudioEncoderConfig(str(tiny_models["wav2vec2"])))
     assert enc.encode([]) == []
-    for wave, match in [(np.zeros((1600, 2)), "1-D"), (np.zeros(0), "empty audio"), (np.array([0.1, np.nan] * 800), "NaN")]:
+    for wave, match in [
+        (np.zeros((1600, 2)), "1-D"),
+        (np.zeros(0), "empty audio"),
+        (np.array([0.1, np.nan] * 800), "NaN"),
+    ]:
         with pytest.raises(DataError, match=f"audio 1: .*{match}"):
             enc.encode([tone(0.2), wave])
 
@@ -282,8 +321,11 @@ def test_unknown_encoders_are_clear_errors_without_network(tmp_path, monkeypatch
     with pytest.raises(ConfigError, match="no config.json"):
         AudioEncoder(AudioEncoderConfig(str(tmp_path / "empty")))
     bert = tmp_path / "bert"
-    transformers.BertModel(transformers.BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
-                                                   intermediate_size=8)).save_pretrained(bert)
+    transformers.BertModel(
+        transformers.BertConfig(
+            vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8
+        )
+    ).save_pretrained(bert)
     with pytest.raises(ConfigError, match="bert"):
         AudioEncoder(AudioEncoderConfig(str(bert)))
 
@@ -351,7 +393,9 @@ def test_emotion2vec_through_the_funasr_api(tmp_path, monkeypatch):
     assert [v.shape for v in vectors] == [(768,)] * 3 and vectors[2][0] == pytest.approx(1.0, abs=1e-3)
     assert all(c["granularity"] == "utterance" and c["extract_embedding"] is True for c in FakeFunASR.calls)
     assert enc.spec()["encoder"] == {"kind": "emotion2vec", "encoder_sha256": folder_sha256(folder)}
-    frames = AudioEncoder(AudioEncoderConfig(f"emotion2vec:{folder}", frames=True, max_frames=30)).encode([noise(2.0), tone(0.2)])
+    frames = AudioEncoder(AudioEncoderConfig(f"emotion2vec:{folder}", frames=True, max_frames=30)).encode(
+        [noise(2.0), tone(0.2)]
+    )
     assert frames[0].shape == (30, 768) and frames[1].shape == (10, 768)
     assert FakeFunASR.calls[-1]["granularity"] == "frame"
 
@@ -363,7 +407,10 @@ def test_emotion2vec_model_not_cached_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="never downloaded"):
         AudioEncoder(AudioEncoderConfig("emotion2vec:iic/no_such_emotion2vec"))
     (tmp_path / "models" / "iic" / "emotion2vec_cached").mkdir(parents=True)
-    assert AudioEncoder(AudioEncoderConfig("emotion2vec:iic/emotion2vec_cached")).path == tmp_path / "models" / "iic" / "emotion2vec_cached"
+    assert (
+        AudioEncoder(AudioEncoderConfig("emotion2vec:iic/emotion2vec_cached")).path
+        == tmp_path / "models" / "iic" / "emotion2vec_cached"
+    )
 
 
 def test_real_emotion2vec_when_available():

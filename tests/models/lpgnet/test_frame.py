@@ -11,7 +11,9 @@ from lpgnet.models.lpgnet.frame import FrameLPGNet, FrameLPGNetConfig
 
 def frame_model(**kw) -> FrameLPGNet:
     torch.manual_seed(0)
-    return FrameLPGNet(FrameLPGNetConfig(d_text=6, d_audio=4, num_classes=3, d_model=16, heads=2, d_ff_mult=2, **kw)).eval()
+    return FrameLPGNet(
+        FrameLPGNetConfig(d_text=6, d_audio=4, num_classes=3, d_model=16, heads=2, d_ff_mult=2, **kw)
+    ).eval()
 
 
 def test_padding_frames_change_nothing_and_lengths_may_differ():
@@ -43,8 +45,10 @@ def test_max_frames_cuts_long_sequences():
     model = frame_model(max_frames=5)
     t, a = torch.randn(1, 8, 6), torch.randn(1, 2, 4)
     with torch.no_grad():
-        torch.testing.assert_close(model(t, a, torch.ones(1, 1, dtype=torch.bool)).logits,
-                                   model(t[:, :5], a, torch.ones(1, 1, dtype=torch.bool)).logits)
+        torch.testing.assert_close(
+            model(t, a, torch.ones(1, 1, dtype=torch.bool)).logits,
+            model(t[:, :5], a, torch.ones(1, 1, dtype=torch.bool)).logits,
+        )
 
 
 def test_frame_model_config_refuses_what_it_does_not_support():
@@ -53,35 +57,71 @@ def test_frame_model_config_refuses_what_it_does_not_support():
 
 
 def test_frame_model_trains_on_synthetic_frames_and_round_trips(tmp_path):
-    cfg = load_config(None, ["model.name=lpgnet_frame", "model.d_model=16", "model.heads=2", "train.epochs=6",
-                             "train.progress=false", "train.lr=2e-3", "data.synthetic.frames=6",
-                             "data.synthetic.train_dialogues=30", "data.synthetic.test_dialogues=10",
-                             "data.synthetic.d_text=12", "data.synthetic.d_audio=6", "data.synthetic.max_turns=12"])
+    cfg = load_config(
+        None,
+        [
+            "model.name=lpgnet_frame",
+            "model.d_model=16",
+            "model.heads=2",
+            "train.epochs=6",
+            "train.progress=false",
+            "train.lr=2e-3",
+            "data.synthetic.frames=6",
+            "data.synthetic.train_dialogues=30",
+            "data.synthetic.test_dialogues=10",
+            "data.synthetic.d_text=12",
+            "data.synthetic.d_audio=6",
+            "data.synthetic.max_turns=12",
+        ],
+    )
     result = train(cfg, out_dir=tmp_path / "run", log=lambda m: None)
     assert result.metrics["test"]["accuracy"] > 0.3  # 6 classes, chance about 0.17, no dialogue context
     again = load_pretrained(tmp_path / "run")
     t, a = torch.randn(2, 5, 12), torch.randn(2, 3, 6)
     with torch.no_grad():
-        torch.testing.assert_close(again(t, a, torch.ones(2, 1, dtype=torch.bool)).logits,
-                                   result.model(t, a, torch.ones(2, 1, dtype=torch.bool)).logits)
+        torch.testing.assert_close(
+            again(t, a, torch.ones(2, 1, dtype=torch.bool)).logits,
+            result.model(t, a, torch.ones(2, 1, dtype=torch.bool)).logits,
+        )
 
 
 def test_text_token_frames_from_the_encoder_with_utterance_level_audio(tmp_path, tiny_bert):
-    from test_predict import write_corpus
-
+    from conftest import write_corpus
     from lpgnet.training.setup import load_data
 
     write_corpus(tmp_path)
-    cfg = load_config(None, ["model.name=lpgnet_frame", "model.d_model=16", "model.heads=2", "train.epochs=3",
-                             "train.progress=false", "data.source=jsonl", f"data.path={tmp_path / 'conv.jsonl'}",
-                             f"data.splits={tmp_path / 'splits.json'}", "data.protocol=p", "data.audio_feature=af",
-                             f"data.text_encoder.encoder={tiny_bert}", f"data.text_encoder.cache_dir={tmp_path / 'cache'}",
-                             "data.text_frames=true"])
+    cfg = load_config(
+        None,
+        [
+            "model.name=lpgnet_frame",
+            "model.d_model=16",
+            "model.heads=2",
+            "train.epochs=3",
+            "train.progress=false",
+            "data.source=jsonl",
+            f"data.path={tmp_path / 'conv.jsonl'}",
+            f"data.splits={tmp_path / 'splits.json'}",
+            "data.protocol=p",
+            "data.audio_feature=af",
+            f"data.text_encoder.encoder={tiny_bert}",
+            f"data.text_encoder.cache_dir={tmp_path / 'cache'}",
+            "data.text_frames=true",
+        ],
+    )
     bundle = load_data(cfg, log=lambda m: None)
     d = bundle.splits["test"][0]
     assert [f.shape for f in d.text_frames] == [(5, 16)] * len(d)  # [CLS] i am sad/happy [SEP]
     result = train(cfg, log=lambda m: None)
     assert result.metrics["model"] == "lpgnet_frame" and 0 <= result.metrics["test"]["accuracy"] <= 1
     with pytest.raises(ConfigError, match="text_frames: needs a frozen"):
-        load_config(None, ["data.source=jsonl", "data.path=x", "data.splits=y", "data.protocol=p",
-                           "data.text_encoder.finetune.enabled=true", "data.text_frames=true"])
+        load_config(
+            None,
+            [
+                "data.source=jsonl",
+                "data.path=x",
+                "data.splits=y",
+                "data.protocol=p",
+                "data.text_encoder.finetune.enabled=true",
+                "data.text_frames=true",
+            ],
+        )

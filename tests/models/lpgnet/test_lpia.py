@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_model
 
+from conftest import VARIANTS, tiny_model
 from lpgnet.models.lpgnet.lpia import (
     PATHS,
     GlobalCompression,
@@ -13,21 +13,6 @@ from lpgnet.models.lpgnet.lpia import (
     ModalityProjection,
     active_paths,
 )
-
-VARIANTS = [
-    {},
-    {"kernel_size": 3},
-    {"kernel_size": 5, "position": "sinusoidal"},
-    {"modalities": ["text"]},
-    {"modalities": ["audio"]},
-    {"inter_attention": False},
-    {"intra_attention": False},
-    {"ffn": False},
-    {"fusion": "concat"},
-    {"multimodal_gate": "scalar"},
-    {"ffn_layer_norm": True},
-    {"attn_out_proj": True},
-]
 
 
 def padded_pair(model, n_short=5, n_long=9, seed=1):

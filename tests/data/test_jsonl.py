@@ -20,9 +20,17 @@ def write_corpus(tmp_path, n_dialogues=12, edit=None):
         for t in range(3 + d % 4):
             label = LABELS[(d + t) % 3] if t != 1 else None
             x = (d + t) % 3
-            lines.append({"dialog_id": f"d{d:02d}", "turn": t, "text": f"utt {t}", "speaker": f"s{t % 2}",
-                          "label": label, "tf": [float(x == k) + 0.01 * t for k in range(3)] + [0.5],
-                          "af": [float(x), 1.0]})
+            lines.append(
+                {
+                    "dialog_id": f"d{d:02d}",
+                    "turn": t,
+                    "text": f"utt {t}",
+                    "speaker": f"s{t % 2}",
+                    "label": label,
+                    "tf": [float(x == k) + 0.01 * t for k in range(3)] + [0.5],
+                    "af": [float(x), 1.0],
+                }
+            )
     lines.reverse()  # order in the file must not matter: turns decide
     if edit:
         edit(lines)
@@ -30,8 +38,11 @@ def write_corpus(tmp_path, n_dialogues=12, edit=None):
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     splits = tmp_path / "splits.json"
     ids = [f"d{d:02d}" for d in range(n_dialogues)]
-    splits.write_text(json.dumps({"p": {"train": ids[:8], "test": ids[8:]},
-                                  "p3": {"train": ids[:6], "valid": ids[6:8], "test": ids[8:]}}))
+    splits.write_text(
+        json.dumps(
+            {"p": {"train": ids[:8], "test": ids[8:]}, "p3": {"train": ids[:6], "valid": ids[6:8], "test": ids[8:]}}
+        )
+    )
     return path, splits
 
 
@@ -56,9 +67,18 @@ def test_reads_dialogues_in_turn_order_with_unlabelled_context(tmp_path):
 def test_one_modality_only(tmp_path):
     bundle = load(*write_corpus(tmp_path), features={"text": None, "audio": "af"})
     assert bundle.dims == {"text": 0, "audio": 2}
-    cfg = load_config("synthetic", ["data.source=jsonl", f"data.path={tmp_path / 'conv.jsonl'}",
-                                    f"data.splits={tmp_path / 'splits.json'}", "data.protocol=p",
-                                    "data.audio_feature=af", "train.epochs=1", "train.progress=false"])
+    cfg = load_config(
+        "synthetic",
+        [
+            "data.source=jsonl",
+            f"data.path={tmp_path / 'conv.jsonl'}",
+            f"data.splits={tmp_path / 'splits.json'}",
+            "data.protocol=p",
+            "data.audio_feature=af",
+            "train.epochs=1",
+            "train.progress=false",
+        ],
+    )
     with pytest.raises(DataError, match="uses text features but the data has none"):
         train(cfg)
     cfg.model.modalities = ["audio"]
@@ -70,7 +90,10 @@ def test_one_modality_only(tmp_path):
     [
         (lambda L: L.__setitem__(0, {**L[0], "turn": "x"}), ":1: field 'turn': expected int"),
         (lambda L: L.__setitem__(2, {**L[2], "label": "joy"}), ":3: field 'label': 'joy' is not in the label set"),
-        (lambda L: L.__setitem__(1, {**L[1], "tf": [1.0, "a"]}), ":2: field 'tf': expected a non-empty list of numbers"),
+        (
+            lambda L: L.__setitem__(1, {**L[1], "tf": [1.0, "a"]}),
+            ":2: field 'tf': expected a non-empty list of numbers",
+        ),
         (lambda L: L.__setitem__(1, {**L[1], "tf": [1.0, 2.0]}), ":2: field 'tf': 4 values expected"),
         (lambda L: L.append({**L[-1]}), "turn 0 appears twice"),
     ],
@@ -99,9 +122,20 @@ def test_malformed_json_line_and_missing_files(tmp_path):
 
 def test_train_and_evaluate_on_jsonl_with_data_override(tmp_path, capsys):
     path, splits = write_corpus(tmp_path, n_dialogues=16)
-    sets = ["data.source=jsonl", f"data.path={path}", f"data.splits={splits}", "data.protocol=p",
-            "data.text_feature=tf", "data.audio_feature=af", "data.labels=[neg, neu, pos]", "model.d_model=16",
-            "model.heads=2", "train.epochs=2", "train.batch_size=4", "train.progress=false"]
+    sets = [
+        "data.source=jsonl",
+        f"data.path={path}",
+        f"data.splits={splits}",
+        "data.protocol=p",
+        "data.text_feature=tf",
+        "data.audio_feature=af",
+        "data.labels=[neg, neu, pos]",
+        "model.d_model=16",
+        "model.heads=2",
+        "train.epochs=2",
+        "train.batch_size=4",
+        "train.progress=false",
+    ]
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), *[a for s in sets for a in ("--set", s)]]) == 0
     assert main(["evaluate", "--run", str(out)]) == 0

@@ -42,22 +42,27 @@ def inputs(b: int = 3, n: int = 6):
     return torch.randn(b, n, 12), torch.randn(b, n, 7), mask, torch.randint(0, 2, (b, n))
 
 
+def speaker_kw(model, spk):
+    """Speaker indices go to the models with a ``speakers`` section (LPGNet, SDT) only."""
+    return {"speakers": spk} if hasattr(model.config, "speakers") else {}
+
+
 @pytest.mark.parametrize("name", sorted(PEERS))
 def test_peer_trains_a_step_and_ignores_padding(name):
     model = peer(name).train()
     t, a, mask, spk = inputs()
-    out = model(t, a, mask, speakers=spk)
+    out = model(t, a, mask, **speaker_kw(model, spk))
     assert out.logits.shape == (3, 6, 4)
     loss = out.logits[mask].sum() + sum(z[mask].sum() for z in out.student_logits.values())
     loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     model.eval()
     with torch.no_grad():
-        in_batch = model(t, a, mask, speakers=spk).logits[1, :4]
+        in_batch = model(t, a, mask, **speaker_kw(model, spk)).logits[1, :4]
         padded = t.clone(), a.clone()
         padded[0][1, 4:], padded[1][1, 4:] = 1e3, -1e3  # garbage in the padding
-        alone = model(t[1:2, :4], a[1:2, :4], mask[1:2, :4], speakers=spk[1:2, :4]).logits[0]
-        garbage = model(*padded, mask, speakers=spk).logits[1, :4]
+        alone = model(t[1:2, :4], a[1:2, :4], mask[1:2, :4], **speaker_kw(model, spk[1:2, :4])).logits[0]
+        garbage = model(*padded, mask, **speaker_kw(model, spk)).logits[1, :4]
     torch.testing.assert_close(in_batch, alone, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(in_batch, garbage, atol=1e-5, rtol=1e-4)
 
@@ -69,7 +74,9 @@ def test_peer_checkpoint_round_trip(name, tmp_path):
     again = load_pretrained(tmp_path).eval()
     t, a, mask, spk = inputs()
     with torch.no_grad():
-        torch.testing.assert_close(model(t, a, mask, speakers=spk).logits, again(t, a, mask, speakers=spk).logits)
+        torch.testing.assert_close(
+            model(t, a, mask, **speaker_kw(model, spk)).logits, again(t, a, mask, **speaker_kw(again, spk)).logits
+        )
 
 
 def test_sdt_defaults_are_its_published_recipe():
@@ -117,8 +124,16 @@ def test_speaker_indices_party_and_identity():
 
 
 def test_identity_vocabulary_comes_from_the_training_split_only(tiny_synthetic, tmp_path):
-    cfg = load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=1", "train.progress=false",
-                             "model.speakers.embedding=identity"])
+    cfg = load_config(
+        None,
+        [
+            "model.d_model=16",
+            "model.heads=2",
+            "train.epochs=1",
+            "train.progress=false",
+            "model.speakers.embedding=identity",
+        ],
+    )
     result = train(cfg, data=tiny_synthetic, log=lambda m: None, out_dir=tmp_path / "run")
     vocab = result.model.config.speakers.vocab
     train_speakers = {s for d in tiny_synthetic.splits["train"] for s in d.speakers}
@@ -137,16 +152,31 @@ def test_speaker_models_need_speaker_names(tiny_synthetic):
 
 
 def test_too_many_parties_is_a_clear_error(tiny_synthetic):
-    cfg = load_config(None, ["model.d_model=16", "model.heads=2", "train.epochs=1",
-                             "model.speakers.embedding=party", "model.speakers.max_speakers=1"])
+    cfg = load_config(
+        None,
+        [
+            "model.d_model=16",
+            "model.heads=2",
+            "train.epochs=1",
+            "model.speakers.embedding=party",
+            "model.speakers.max_speakers=1",
+        ],
+    )
     with pytest.raises(DataError, match="max_speakers is 1"):
         train(cfg, data=tiny_synthetic, log=lambda m: None)
 
 
 @pytest.mark.parametrize("name", sorted(PEERS))
 def test_peer_learns_the_synthetic_data(name, tmp_path):
-    overrides = [f"model.name={name}", "model.d_model=32", "train.epochs=25", "train.lr=2e-3", "train.progress=false",
-                 "data.synthetic.train_dialogues=60", "data.synthetic.test_dialogues=20"]
+    overrides = [
+        f"model.name={name}",
+        "model.d_model=32",
+        "train.epochs=25",
+        "train.lr=2e-3",
+        "train.progress=false",
+        "data.synthetic.train_dialogues=60",
+        "data.synthetic.test_dialogues=20",
+    ]
     if name != "gru":
         overrides.append("model.heads=2")
     if name == "sdt":

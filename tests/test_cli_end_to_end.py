@@ -40,8 +40,10 @@ def make_iemocap(root, sessions=(1, 2, 3, 5), dialogs=3, turns=6):
                 labels += [f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 2.5000, 2.5000]", ""]
                 lines.append(f"{utt} [{start:08.4f}-{end:08.4f}]: i am so {word}")
                 tone(root / f"Session{s}/sentences/wav/{dialog}/{utt}.wav", freq)
-            for rel, text in ((f"Session{s}/dialog/EmoEvaluation/{dialog}.txt", labels),
-                              (f"Session{s}/dialog/transcriptions/{dialog}.txt", lines)):
+            for rel, text in (
+                (f"Session{s}/dialog/EmoEvaluation/{dialog}.txt", labels),
+                (f"Session{s}/dialog/transcriptions/{dialog}.txt", lines),
+            ):
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_text("\n".join(text) + "\n")
     return root
@@ -67,16 +69,33 @@ def test_iemocap_tree_to_trained_model(tmp_path, tiny_bert, capsys):
     root = make_iemocap(tmp_path / "IEMOCAP_full_release")
     prep = tmp_path / "prepared"
     run(["prepare", "iemocap", "--root", root, "--out", prep])
-    run(["extract", "--data", prep, "--text-encoder", tiny_bert, "--text-pooling", "mean", "--audio-encoder", "egemaps",
-         "--cache-dir", tmp_path / "cache"])
+    run(
+        [
+            "extract",
+            "--data",
+            prep,
+            "--text-encoder",
+            tiny_bert,
+            "--text-pooling",
+            "mean",
+            "--audio-encoder",
+            "egemaps",
+            "--cache-dir",
+            tmp_path / "cache",
+        ]
+    )
     rows = [json.loads(line) for line in (prep / "features.jsonl").read_text().splitlines()]
     assert len(rows) == 4 * 3 * 6 and len(rows[0]["text_emb"]) == 16 and len(rows[0]["audio_emb"]) == 88
-    metrics = train_and_evaluate(tmp_path, [
-        "model: {name: lpgnet, d_model: 32, heads: 2}",
-        f"data: {{source: jsonl, path: {prep / 'features.jsonl'}, splits: {prep / 'splits.json'}, protocol: session5,",
-        "       label_field: label4, text_feature: text_emb, audio_feature: audio_emb, valid_fraction: 0.2}",
-        "train: {epochs: 25, lr: 3.0e-3, progress: false}",
-    ], capsys)
+    metrics = train_and_evaluate(
+        tmp_path,
+        [
+            "model: {name: lpgnet, d_model: 32, heads: 2}",
+            f"data: {{source: jsonl, path: {prep / 'features.jsonl'}, splits: {prep / 'splits.json'}, protocol: session5,",
+            "       label_field: label4, text_feature: text_emb, audio_feature: audio_emb, valid_fraction: 0.2}",
+            "train: {epochs: 25, lr: 3.0e-3, progress: false}",
+        ],
+        capsys,
+    )
     assert metrics["test"]["labels"] == ["ang", "hap", "neu", "sad"]
     assert metrics["test"]["accuracy"] > 0.5  # words and pitch give the emotion away; chance is 0.25
 
@@ -91,13 +110,28 @@ def make_meld(root, with_clips):
             for u in range(5):
                 emo = list(emotions)[(d + u) % 4]
                 word, freq = emotions[emo]
-                lines.append(f'{len(lines)},"i am so {word}",{"Ross" if u % 2 else "Rachel"},{emo},neutral,{d},{u},1,1,'
-                             '"00:00:01,000","00:00:02,000"\n')
+                lines.append(
+                    f'{len(lines)},"i am so {word}",{"Ross" if u % 2 else "Rachel"},{emo},neutral,{d},{u},1,1,'
+                    '"00:00:01,000","00:00:02,000"\n'
+                )
                 if with_clips:
                     clip = root / folders[split] / f"dia{d}_utt{u}.mp4"
                     clip.parent.mkdir(parents=True, exist_ok=True)
-                    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", f"sine=frequency={freq}:duration=0.3",
-                                    "-c:a", "aac", str(clip)], check=True)
+                    subprocess.run(
+                        [
+                            "ffmpeg",
+                            "-loglevel",
+                            "error",
+                            "-f",
+                            "lavfi",
+                            "-i",
+                            f"sine=frequency={freq}:duration=0.3",
+                            "-c:a",
+                            "aac",
+                            str(clip),
+                        ],
+                        check=True,
+                    )
         (root / f"{split}_sent_emo.csv").parent.mkdir(parents=True, exist_ok=True)
         (root / f"{split}_sent_emo.csv").write_text("".join(lines))
     return root
@@ -115,10 +149,14 @@ def test_meld_tree_to_trained_model(tmp_path, tiny_bert, capsys):
         extract += ["--audio-encoder", "egemaps"]
     run(extract)
     modalities = "[text, audio]" if audio else "[text]"
-    metrics = train_and_evaluate(tmp_path, [
-        f"model: {{name: lpgnet, d_model: 32, heads: 2, modalities: {modalities}}}",
-        f"data: {{source: jsonl, path: {prep / 'features.jsonl'}, splits: {prep / 'splits.json'}, protocol: meld,",
-        "       label_field: label, text_feature: text_emb" + (", audio_feature: audio_emb}" if audio else "}"),
-        "train: {epochs: 25, lr: 3.0e-3, progress: false}",
-    ], capsys)
+    metrics = train_and_evaluate(
+        tmp_path,
+        [
+            f"model: {{name: lpgnet, d_model: 32, heads: 2, modalities: {modalities}}}",
+            f"data: {{source: jsonl, path: {prep / 'features.jsonl'}, splits: {prep / 'splits.json'}, protocol: meld,",
+            "       label_field: label, text_feature: text_emb" + (", audio_feature: audio_emb}" if audio else "}"),
+            "train: {epochs: 25, lr: 3.0e-3, progress: false}",
+        ],
+        capsys,
+    )
     assert metrics["test"]["accuracy"] > 0.5

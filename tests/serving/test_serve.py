@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_predict import quick_run, write_corpus
 
+from conftest import quick_run, write_corpus
 from lpgnet.serving.predict import Predictor
 
 fastapi = pytest.importorskip("fastapi")
@@ -21,8 +21,9 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     rows = write_corpus(tmp)
     predictor = Predictor.from_run(quick_run(tmp))
-    client = TestClient(create_app(predictor, max_body_bytes=20_000, max_utterances=8, max_sessions=2),
-                        raise_server_exceptions=False)
+    client = TestClient(
+        create_app(predictor, max_body_bytes=20_000, max_utterances=8, max_sessions=2), raise_server_exceptions=False
+    )
     dialogue = [{k: r[k] for k in ("utt_id", "tf", "af")} for r in rows if r["dialog_id"] == "d14"]
     return client, predictor, dialogue
 
@@ -36,7 +37,9 @@ def test_health_and_whole_conversation(setup):
     got = r.json()["predictions"]
     want = predictor.predict(dialogue)
     assert [g["label"] for g in got] == [w["label"] for w in want]
-    np.testing.assert_allclose([list(g["probs"].values()) for g in got], [list(w["probs"].values()) for w in want], atol=1e-6)
+    np.testing.assert_allclose(
+        [list(g["probs"].values()) for g in got], [list(w["probs"].values()) for w in want], atol=1e-6
+    )
 
 
 def test_incremental_sessions(setup):
@@ -55,20 +58,30 @@ def test_incremental_sessions(setup):
     assert client.post(f"/sessions/{ids[2]}/utterances", json=dialogue[0]).status_code == 200
 
 
-@pytest.mark.parametrize("body,status,says", [
-    (b"{not json", 422, "JSON"),
-    ({"utterances": []}, 422, "utterances"),
-    ({"conversation": []}, 422, "utterances"),
-    ({"utterances": [{"tf": [0.0] * 6, "af": [0.0] * 2}]}, 422, "expected a list of 3 numbers (the run's audio feature size), got a list of 2"),
-    ({"utterances": [{"speaker": "A"}]}, 422, "no input at all"),
-    ({"utterances": [{"audio_path": "/etc/passwd"}]}, 422, "audio_path: not accepted"),
-    ({"utterances": [{"tf": [0.0] * 6}] * 9}, 413, "utterances"),
-    ({"utterances": [{"tf": [0.0] * 6, "pad": "x" * 30_000}]}, 413, "over 20000 bytes"),
-])
+@pytest.mark.parametrize(
+    "body,status,says",
+    [
+        (b"{not json", 422, "JSON"),
+        ({"utterances": []}, 422, "utterances"),
+        ({"conversation": []}, 422, "utterances"),
+        (
+            {"utterances": [{"tf": [0.0] * 6, "af": [0.0] * 2}]},
+            422,
+            "expected a list of 3 numbers (the run's audio feature size), got a list of 2",
+        ),
+        ({"utterances": [{"speaker": "A"}]}, 422, "no input at all"),
+        ({"utterances": [{"audio_path": "/etc/passwd"}]}, 422, "audio_path: not accepted"),
+        ({"utterances": [{"tf": [0.0] * 6}] * 9}, 413, "utterances"),
+        ({"utterances": [{"tf": [0.0] * 6, "pad": "x" * 30_000}]}, 413, "over 20000 bytes"),
+    ],
+)
 def test_bad_requests_get_a_4xx_that_says_why(setup, body, status, says):
     client = setup[0]
-    r = (client.post("/predict", content=body, headers={"content-type": "application/json"}) if isinstance(body, bytes)
-         else client.post("/predict", json=body))
+    r = (
+        client.post("/predict", content=body, headers={"content-type": "application/json"})
+        if isinstance(body, bytes)
+        else client.post("/predict", json=body)
+    )
     assert r.status_code == status, r.text
     assert says in r.json()["error"] and "Traceback" not in r.text
 

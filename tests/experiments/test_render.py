@@ -1,0 +1,278 @@
+"""The results page: manifest, record, rendering, targets, --only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lpgnet import ConfigError, load_config
+from lpgnet.cli import main
+from lpgnet.experiments import runner as exp_mod
+from lpgnet.experiments.render import build_sections, join_sections
+from lpgnet.experiments.runner import run_experiment
+
+
+def results_page(manifest, **kw) -> str:
+    """The whole results page a manifest renders (what ``lpgnet report`` writes)."""
+    return join_sections(build_sections(manifest, **kw))
+
+
+def test_report_from_a_manifest(tmp_path, monkeypatch):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(
+        "model: {name: lpgnet, d_model: 16, heads: 2}\ntrain: {epochs: 2, progress: false}\n"
+        "data: {synthetic: {train_dialogues: 20, test_dialogues: 6, d_text: 8, d_audio: 4}}\n"
+    )
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\npreamble: '# Title'\n"
+        f"tables:\n  - id: t\n    title: Main\n    rows:\n"
+        f"      - {{name: LPGNet, config: {cfg}, seeds: 2, paper: {{acc: 87.99, f1: 87.96}}}}\n"
+        f"      - {{name: Later, config: {cfg}, set: [model.dropout=0.2]}}\n"
+        f"      - {{name: Once, config: {cfg}, seeds: 1}}\n"
+    )
+    text = results_page(manifest)
+    assert "not run yet" in text and "87.99 / 87.96" not in text.split("| LPGNet |")[0]
+    assert main(["report", "--manifest", str(manifest), "--out", str(tmp_path / "R.md"), "--run", "--only", "t"]) == 0
+    text = (tmp_path / "R.md").read_text()
+    summary = json.loads((tmp_path / "runs" / "t" / "lpgnet" / "summary.json").read_text())
+    acc = summary["test"]["accuracy"]
+    assert f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f}" in text
+    assert "87.99 / 87.96" in text and "not run yet" not in text
+    assert f"--set model.dropout=0.2 --seeds 3 --out {tmp_path / 'runs' / 't' / 'later'}" in text
+    once = json.loads((tmp_path / "runs" / "t" / "once" / "summary.json").read_text())["test"]["accuracy"]
+    once_row = next(line for line in text.splitlines() if line.startswith("| Once |"))
+    assert f"| 1 | {100 * once['mean']:.2f} |" in once_row and "±" not in once_row  # one run: no spread shown
+
+
+def test_report_same_as_rows_reuse_another_rows_experiment(tmp_path):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(
+        "model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
+        "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n"
+    )
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\ntables:\n"
+        f"  - {{id: a, title: A, rows: [{{name: X, config: {cfg}, seeds: 2}}]}}\n"
+        f"  - {{id: b, title: B, kind: per_class, rows: [{{name: Y, same_as: a/x}}]}}\n"
+    )
+    text = results_page(manifest, run=True, log=lambda m: None)
+    assert not (tmp_path / "runs" / "b").exists()  # nothing run twice
+    assert "**Y** (test, N = 2" in text and "the experiment of row a/x" in text
+    manifest.write_text(manifest.read_text().replace("same_as: a/x", "same_as: a/nope"))
+    with pytest.raises(ConfigError, match="same_as 'a/nope' names no row"):
+        results_page(manifest)
+
+
+def test_manifest_errors_name_the_problem(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml, seeds: ten}]}\n")
+    with pytest.raises(ConfigError, match=r"tables\[0\].rows\[0\].seeds: expected int"):
+        results_page(m)
+    m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}, {name: a, config: d.yaml}]}\n")
+    with pytest.raises(ConfigError, match="share the key 'a'"):
+        results_page(m)
+    m.write_text("- just a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        results_page(m)
+
+
+def test_a_stale_summary_is_flagged_not_shown(tmp_path):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(
+        "model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
+        "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n"
+    )
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: t, title: T, rows: [{{name: A, config: {cfg}, seeds: 1}}]}}\n"
+    )
+    results_page(m, run=True, log=lambda msg: None)
+    cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: 2"))
+    text = results_page(m)  # the old figures are not shown as the row's result
+    assert "| A | out of date: its config changed" in text and "±" not in text
+
+
+def test_report_renders_benchmark_json(tmp_path):
+    speed = tmp_path / "speed.json"
+    speed.write_text(
+        json.dumps(
+            {
+                "env": {"cpu": "TestCPU", "threads": 2, "torch": "x"},
+                "matmul_gflops": 100.0,
+                "models": [
+                    {
+                        "config": "c.yaml",
+                        "d_model": 256,
+                        "params": 1234,
+                        "sec_per_epoch": 1.5,
+                        "gflop_per_epoch": 30.0,
+                        "achieved_gflops": 20.0,
+                        "fraction_of_matmul_peak": 0.2,
+                        "padding_per_utterance": {"bucketed": 0.1, "random": 0.9},
+                    }
+                ],
+            }
+        )
+    )
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        f"tables: []\nbenchmarks:\n  - {{title: Speed, kind: train_speed, file: {speed}, command: python b.py}}\n"
+        f"  - {{title: Text, kind: text_features, file: {tmp_path / 'missing.json'}, command: python t.py}}\n"
+    )
+    text = results_page(m)
+    assert "| `c.yaml` | 256 | 1,234 | 1.50 | 30.0 | 20.0 | 20% | 0.10 / 0.90 |" in text
+    assert "not run yet" in text and "python t.py" in text
+
+
+def test_report_targets_are_computed_from_summaries(tmp_path):
+    from lpgnet.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: linear}\n")
+    for key, acc in (("a", 0.81), ("b", 0.70)):
+        (tmp_path / "runs" / "t" / key).mkdir(parents=True)
+        (tmp_path / "runs" / "t" / key / "summary.json").write_text(
+            json.dumps(
+                {
+                    "runs": [{}, {}],
+                    "seeds": [0, 1],
+                    "folds": None,
+                    "config_yaml": dump_config(load_config(cfg)),
+                    "valid": {},
+                    "test": {
+                        k: {"mean": acc, "std": 0.0, "n": 2}
+                        for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")
+                    },
+                }
+            )
+        )
+    rows = "".join(f"      - {{name: {k}, key: {k}, config: {cfg}, seeds: 2}}\n" for k in "abc")
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\nbenchmarks: []\ntables:\n  - id: t\n    title: T\n    rows:\n{rows}targets:\n"
+        "  - {text: 'acc', row: t/a, at_least: 0.78}\n"
+        "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
+        "  - {text: 'later', row: t/c, at_least: 0.5}\n"
+    )
+    text = results_page(m)
+    assert "| acc | accuracy 0.8100 (N = 2) | yes |" in text
+    assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2 / 2) | **no** |" in text
+    assert "| later | not run yet | |" in text
+
+
+def _quick_manifest(tmp_path, record=True, seeds_x=1):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(
+        "model: {name: linear}\ntrain: {epochs: 1, progress: false}\n"
+        "data: {synthetic: {train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4}}\n"
+    )
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\n"
+        + (f"record_dir: {tmp_path / 'record'}\n" if record else "")
+        + f"preamble: '# Page'\ntables:\n"
+        f"  - {{id: a, title: A, rows: [{{name: X, config: {cfg}, seeds: {seeds_x}}}]}}\n"
+        f"  - {{id: b, title: B, rows: [{{name: Y, config: {cfg}, seeds: 1, set: [train.lr=0.01]}}]}}\n"
+        "targets:\n  - {text: 'x', row: a/x, at_least: 0.0}\n"
+    )
+    return m
+
+
+def test_the_record_regenerates_the_page_without_the_run_directories(tmp_path):
+    import shutil
+
+    m = _quick_manifest(tmp_path)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run"]) == 0
+    first = page.read_text()
+    assert "not run yet" not in first
+    kept = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
+    assert kept == json.loads((tmp_path / "runs" / "a" / "x" / "summary.json").read_text())
+    shutil.rmtree(tmp_path / "runs")  # a clean clone: no run directories, only the record
+    assert results_page(m) == first
+    assert "not run yet" in results_page(m, use_record=False)
+    # a record that no longer answers its row (the config changed) is flagged, not shown
+    (tmp_path / "quick.yaml").write_text((tmp_path / "quick.yaml").read_text().replace("epochs: 1", "epochs: 2"))
+    assert "| X | out of date: its config changed" in results_page(m)
+
+
+def test_an_unfinished_row_is_kept_in_the_record_and_finished_from_it(tmp_path, monkeypatch):
+    """A row too long for one machine's sitting: its finished seeds go into the record, the
+    page says how far it is, and ``--run`` on a clean clone trains only the rest."""
+    import shutil
+
+    m = _quick_manifest(tmp_path, seeds_x=3)
+    cfg = tmp_path / "quick.yaml"
+    run_experiment(str(cfg), tmp_path / "runs" / "a" / "x", [0, 1], log=lambda m: None)  # 2 of the row's 3 seeds
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "a"]) == 0
+    assert "| X | incomplete: 2 of its 3 runs finished" in page.read_text()
+    kept = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
+    assert [r["seed"] for r in kept["runs"]] == [0, 1]
+    # a summary with fewer runs than the record never replaces it
+    shutil.rmtree(tmp_path / "runs")
+    run_experiment(str(cfg), tmp_path / "runs" / "a" / "x", [1], log=lambda m: None)
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "a"]) == 0
+    assert json.loads((tmp_path / "record" / "a" / "x.json").read_text()) == kept
+    # a clean clone: --run trains seed 2 only and the row is complete
+    shutil.rmtree(tmp_path / "runs")
+    calls = []
+    real = exp_mod.train
+    monkeypatch.setattr(exp_mod, "train", lambda *a, **k: calls.append(k["out_dir"]) or real(*a, **k))
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run", "--only", "a"]) == 0
+    assert calls == [tmp_path / "runs" / "a" / "x" / "seed-2"]
+    done = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
+    assert done["runs"][:2] == kept["runs"] and [r["seed"] for r in done["runs"]] == [0, 1, 2]
+    assert "incomplete" not in page.read_text() and "| X | 3 |" in page.read_text()
+    # and a finished record is never replaced by a part of the row
+    shutil.rmtree(tmp_path / "runs")
+    run_experiment(str(cfg), tmp_path / "runs" / "a" / "x", [0], log=lambda m: None)
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "a"]) == 0
+    assert json.loads((tmp_path / "record" / "a" / "x.json").read_text()) == done and "| X | 3 |" in page.read_text()
+
+
+def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
+    m = _quick_manifest(tmp_path, record=False)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("not run yet") == 3  # target, A, B
+    page.write_text(text.replace("| Y | not run yet", "| Y | kept as it was"))
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run", "--only", "a", "--only", "targets"]) == 0
+    text = page.read_text()
+    assert "| Y | kept as it was" in text and not (tmp_path / "runs" / "b").exists()  # B neither run nor re-rendered
+    assert "| X | not run yet" not in text and "| x | accuracy" in text
+    assert text.startswith("# Page\n\n### Targets\n") and text.endswith("```\n")
+    m.write_text(m.read_text().replace("preamble: '# Page'", "preamble: '# New title'"))
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "preamble"]) == 0
+    assert page.read_text() == text.replace("# Page\n", "# New title\n")
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "nope"]) == 2
+
+
+def test_the_shipped_manifest_and_its_record_agree(monkeypatch):
+    """experiments/iemocap.yaml parses, every row's config loads, and every summary kept
+    in its record still answers its row (a config edit would leave it stale)."""
+    from pathlib import Path
+
+    from lpgnet.experiments.manifest import read_manifest
+    from lpgnet.experiments.record import Sources, stale_reason
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)  # the manifest's paths are relative to the repository root
+    meta, tables = read_manifest(root / "experiments" / "iemocap.yaml")
+    src = Sources(root / "runs", root / meta["record_dir"])
+    kept = 0
+    for t in tables:
+        for r in t.rows:
+            load_config(root / r.config, r.set)
+            path = src.record_path(t, r)
+            if path is not None and path.exists():
+                why = stale_reason(r, json.loads(path.read_text()))  # an unfinished row may be kept, as such
+                assert why is None or why.startswith("incomplete"), (
+                    f"{path} no longer answers row {t.id}/{r.key}: {why}"
+                )
+                kept += 1
+    assert kept >= 5
