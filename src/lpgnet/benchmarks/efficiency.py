@@ -41,7 +41,7 @@ from ..files import write_json
 from ..registry import build_model, model_config_class
 from ..training.loop import train_epoch
 from ..training.plots import plt, save_figure
-from .envinfo import environment, matmul_gflops
+from .envinfo import describe, environment, matmul_gflops
 
 MODELS = ("lpgnet", "sdt", "gru", "transformer", "linear")
 LENGTHS = (10, 25, 50, 100, 200)
@@ -383,7 +383,7 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     load = env.get("load_average_start")
     gflops = (env.get("matmul_gflops_start"), env.get("matmul_gflops_end"))
     lines = [
-        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}"
+        describe(env)
         + (f"; 1-minute load average {load[0]:.2f} at the start" if load else "")
         + (
             f"; fp32 matmul {gflops[0]:.0f} GFLOP/s at the start, {gflops[1]:.0f} at the end"

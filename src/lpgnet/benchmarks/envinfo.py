@@ -20,6 +20,11 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def describe(env: dict[str, object]) -> str:
+    """The machine line every benchmark section of the results page opens with."""
+    return f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}"
+
+
 def environment() -> dict[str, object]:
     return {
         "torch": torch.__version__,

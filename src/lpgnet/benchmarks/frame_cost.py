@@ -25,7 +25,7 @@ from ..files import write_json
 from ..models.lpgnet.distillation import self_distillation_loss
 from ..models.lpgnet.frame import FrameLPGNet, FrameLPGNetConfig
 from .efficiency import _peak_kib, _reset_peak_kib
-from .envinfo import environment
+from .envinfo import describe, environment
 
 
 def timed(fn, repeats: int) -> float:
@@ -105,7 +105,7 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     lines: list[str] = []
     env = data["env"]
     lines += [
-        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}.",
+        describe(env) + ".",
         "",
         "| d_model | parameters | batch x frames | train step, s | train peak MB | inference, s | inference peak MB |",
         "|---|---|---|---|---|---|---|",

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..files import write_json
 from ..serving.predict import Predictor
-from .envinfo import environment
+from .envinfo import describe, environment
 
 
 def free_port() -> int:
@@ -156,7 +156,7 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     lines: list[str] = []
     env = data["env"]
     lines += [
-        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; run: {data['run']}.",
+        describe(env) + f"; run: {data['run']}.",
         "",
         "| seconds | clients | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -21,7 +21,7 @@ import torch
 from ..config import load_config
 from ..files import write_json
 from ..training.setup import load_data
-from .envinfo import environment
+from .envinfo import describe, environment
 
 
 def timed(config: str, overrides: list[str]) -> float:
@@ -64,7 +64,7 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
     lines: list[str] = []
     env = data["env"]
-    lines += [f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}:", ""]
+    lines += [describe(env) + ":", ""]
     lines += [
         f"- frozen MiniLM, every utterance of the file: {data['frozen_encode_all_seconds']:.0f} s",
         f"- one fine-tuning pass (3 epochs on the training dialogues) + encoding: {data['finetune_3_epochs_plus_encode_seconds']:.0f} s",

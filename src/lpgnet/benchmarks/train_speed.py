@@ -32,7 +32,7 @@ from ..files import write_json
 from ..registry import build_model
 from ..training.loop import train_epoch
 from ..training.setup import load_data, resolve_model_config
-from .envinfo import environment, matmul_gflops
+from .envinfo import describe, environment, matmul_gflops
 
 
 def padding_ratio(lengths: list[int], batch_size: int, bucket: bool) -> float:
@@ -114,8 +114,7 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     lines: list[str] = []
     env = data["env"]
     lines += [
-        f"{env['cpu']}, {env['threads']} threads, torch {env['torch']}; measured fp32 matmul throughput "
-        f"{data['matmul_gflops']:.0f} GFLOP/s.",
+        describe(env) + f"; measured fp32 matmul throughput {data['matmul_gflops']:.0f} GFLOP/s.",
         "",
     ]
     lines += [
