@@ -118,7 +118,7 @@ def dialogue(speakers: list[str] | None, n: int = 4) -> Dialogue:
 def test_speaker_indices_party_and_identity():
     d = dialogue(["B", "A", "B", "C"])
     assert speaker_indices(d) == [0, 1, 0, 2]  # order of first appearance in the dialogue
-    assert speaker_indices(d, vocab=["A", "B"]) == [2, 1, 2, 0]  # vocab index + 1; unseen C -> 0
+    assert speaker_indices(d, ["A", "B"]) == [2, 1, 2, 0]  # vocab index + 1; unseen C -> 0
     assert speaker_indices(dialogue(None)) == [0, 0, 0, 0]
     assert tensorize([d])[0].speakers.tolist() == [0, 1, 0, 2]
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import DataError
 from .conversation import IGNORE, Dialogue
 
 
@@ -57,30 +58,42 @@ class TensorDialogue:
     speakers: Tensor | None = None
 
 
-def speaker_indices(dialogue: Dialogue, vocab: list[str] | None = None) -> list[int]:
+GENDER = {"M": 0, "F": 1}  # SDT's IEMOCAP loader: male 0, female 1
+
+
+def speaker_indices(dialogue: Dialogue, scheme: list[str] | str | None = None) -> list[int]:
     """Integer speakers for speaker embeddings (SDT-style; LPGNet itself reads none).
 
-    ``vocab`` None ("party"): each speaker's order of first appearance in *this*
+    ``scheme`` None ("party"): each speaker's order of first appearance in *this*
     dialogue, 0, 1, 2, ... -- who speaks when, with no identity across dialogues.
-    With a ``vocab`` ("identity", the training split's speakers): index + 1, and 0 for a
-    speaker not in it, so every unseen speaker shares one embedding.
-    Dialogues without speaker names give all zeros.
+    A list ("identity", the training split's speakers): index + 1, and 0 for a speaker
+    not in it, so every unseen speaker shares one embedding. ``"gender"``: the last
+    letter of the speaker's name (IEMOCAP's ``Ses01_F``), M = 0 and F = 1, as SDT's
+    IEMOCAP loader indexes speakers. Dialogues without speaker names give all zeros.
     """
     names = dialogue.speakers or [""] * len(dialogue)
-    if vocab is not None:
-        lookup = {name: i + 1 for i, name in enumerate(vocab)}
+    if scheme == "gender":
+        bad = next((n for n in names if n[-1:] not in GENDER), None)
+        if bad is not None:
+            raise DataError(
+                f"dialogue {dialogue.dialog_id!r}: speaker {bad!r}: model.speakers.embedding 'gender' needs "
+                "speaker names ending in M or F (as IEMOCAP's Ses01_M)"
+            )
+        return [GENDER[n[-1]] for n in names]
+    if scheme is not None:
+        lookup = {name: i + 1 for i, name in enumerate(scheme)}
         return [lookup.get(name, 0) for name in names]
     order: dict[str, int] = {}
     return [order.setdefault(name, len(order)) for name in names]
 
 
-def tensorize(dialogues: list[Dialogue], speaker_vocab: list[str] | None = None) -> list[TensorDialogue]:
+def tensorize(dialogues: list[Dialogue], speaker_scheme: list[str] | str | None = None) -> list[TensorDialogue]:
     return [
         TensorDialogue(
             torch.as_tensor(d.text, dtype=torch.float32),
             torch.as_tensor(d.audio, dtype=torch.float32),
             torch.as_tensor(d.labels, dtype=torch.long),
-            torch.as_tensor(speaker_indices(d, speaker_vocab), dtype=torch.long),
+            torch.as_tensor(speaker_indices(d, speaker_scheme), dtype=torch.long),
         )
         for d in dialogues
     ]

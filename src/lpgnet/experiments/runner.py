@@ -27,7 +27,7 @@ from ..config import RunConfig, dump_config, load_config, same_config
 from ..data.batching import tensorize
 from ..errors import ConfigError, RunDirError
 from ..files import write_json
-from ..models.base import speaker_vocab
+from ..models.base import speaker_scheme
 from ..runs import RunDir
 from ..training.loop import train
 from ..training.metrics import SCALARS, mean_std
@@ -150,7 +150,7 @@ def add_missing_modality_scores(run_dir: Path, cfg: RunConfig, bundle: Any, metr
         return metrics
     run = RunDir(run_dir)
     model = run.model()
-    items = tensorize(bundle.splits["test"], speaker_vocab(cfg.model))
+    items = tensorize(bundle.splits["test"], speaker_scheme(cfg.model))
     metrics = {
         **metrics,
         **{

@@ -167,12 +167,13 @@ class SpeakerConfig:
     """Speaker embeddings (SDT adds them to its inputs; LPGNet drops them by design).
 
     ``embedding``: ``none``; ``party`` -- who speaks in *this* dialogue (order of first
-    appearance, as SDT's per-dialogue speaker index); ``identity`` -- the training
-    split's speaker names (``vocab``, filled by the trainer), every unseen speaker
-    sharing one "unknown" embedding. ``max_speakers`` bounds ``party``.
+    appearance); ``gender`` -- the speaker's gender (M = 0, F = 1), as SDT's IEMOCAP
+    loader indexes speakers; ``identity`` -- the training split's speaker names
+    (``vocab``, filled by the trainer), every unseen speaker sharing one "unknown"
+    embedding. ``max_speakers`` bounds ``party``.
     """
 
-    embedding: Literal["none", "party", "identity"] = "none"
+    embedding: Literal["none", "party", "gender", "identity"] = "none"
     max_speakers: int = 9
     vocab: list[str] | None = None
 
@@ -188,6 +189,8 @@ class SpeakerConfig:
             if self.vocab is None:
                 raise ConfigError("model.speakers.vocab: not set (the trainer fills it from the training split)")
             return len(self.vocab) + 1  # row 0: any speaker not seen in training
+        if self.embedding == "gender":
+            return 2
         return self.max_speakers
 
 
@@ -197,10 +200,14 @@ def embeds_speakers(model_config: Any) -> bool:
     return spk is not None and spk.embedding != "none"
 
 
-def speaker_vocab(model_cfg: Any) -> list[str] | None:
-    """The name -> index vocabulary a model's speaker embedding needs (identity mode only)."""
+def speaker_scheme(model_cfg: Any) -> list[str] | str | None:
+    """How the data turns speaker names into indices for this model
+    (``lpgnet.data.batching.speaker_indices``): the identity vocabulary, ``"gender"``, or
+    None (order of appearance in the dialogue)."""
     spk = getattr(model_cfg, "speakers", None)
-    return spk.vocab if spk is not None and spk.embedding == "identity" else None
+    if spk is None:
+        return None
+    return {"identity": spk.vocab, "gender": "gender"}.get(spk.embedding)
 
 
 class SpeakerEmbedding(nn.Module):

@@ -11,7 +11,21 @@ LPGNet lightens. Written from that paper's description, for two modalities::
 
 Each encoder is ``layers`` pre-LayerNorm Transformer layers (multi-head attention with
 an output projection and attention dropout, then a GELU feed-forward of size ``d_ff``),
-where LPGNet has one attention with global compression and no LayerNorm. The gates,
+where LPGNet has one attention with global compression and no LayerNorm.
+
+``code`` picks between two readings of SDT. ``described`` (the default, what the
+committed results used) follows the paper's description: LayerNorm before every
+attention, on the queries and (cross-modal) the context, eps 1e-5, exact GELU, and the
+positions, speakers and input dropout applied once to the projected inputs that all
+encoders share. ``public`` is the computation of SDT's released code: no LayerNorm
+before a first layer's attention (later layers normalise their queries only, and add
+the residual to the normalised queries), LayerNorm eps 1e-6 before the feed-forward,
+tanh-approximated GELU, and positions, speakers and input dropout applied inside each
+encoder to each of its inputs (so every encoder draws its own dropout mask). The rest
+of SDT's released recipe is configuration: its teacher is not detached in the KL term
+(``loss.detach_teacher: false``), the KL term covers every real utterance
+(``loss.kl_on: all``) and IEMOCAP speakers are indexed by gender
+(``model.speakers.embedding: gender``); see ``configs/iemocap/sdt-public.yaml``. The gates,
 reduction and multimodal gate are LPGNet's :mod:`lpgnet.models.lpgnet.fusion` modules (LPGNet took
 them from SDT), here with SDT's bias-free unimodal gates; the student heads take SDT's
 ReLU-dropout-linear form. The loss is the trainer's self-distillation loss (22); SDT's
@@ -53,6 +67,7 @@ class SDTConfig(IOConfig):
     dropout: float = 0.5
     position: bool = True  # sinusoidal positions added to the projected inputs
     speakers: SpeakerConfig = field(default_factory=lambda: SpeakerConfig("party"))
+    code: Literal["described", "public"] = "described"  # the paper's description or the released code (module doc)
 
     def validate(self, where: str = "model") -> None:
         super().validate(where)
@@ -69,35 +84,54 @@ class SDTConfig(IOConfig):
 
 
 class EncoderLayer(nn.Module):
-    """Pre-LayerNorm Transformer layer whose queries may read another modality."""
+    """Transformer layer whose queries may read another modality: pre-LayerNorm as the
+    paper describes it, or as SDT's released code computes it (``public``, module doc)."""
 
-    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, cross: bool) -> None:
+    def __init__(
+        self, d_model: int, heads: int, d_ff: int, dropout: float, cross: bool, public: bool = False, first: bool = True
+    ) -> None:
         super().__init__()
-        self.norm_q = nn.LayerNorm(d_model)
-        self.norm_kv = nn.LayerNorm(d_model) if cross else None
+        eps = 1e-6 if public else 1e-5
+        self.public = public
+        self.norm_q = None if public and first else nn.LayerNorm(d_model, eps=eps)
+        self.norm_kv = nn.LayerNorm(d_model, eps=eps) if cross and not public else None
         self.attn = MaskedAttention(d_model, heads, out_proj=True, dropout=dropout)
-        self.norm_ff = nn.LayerNorm(d_model)
+        self.norm_ff = nn.LayerNorm(d_model, eps=eps)
+        gelu = nn.GELU(approximate="tanh" if public else "none")
         self.ffn = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
+            nn.Linear(d_model, d_ff), gelu, nn.Dropout(dropout), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
         )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, context: Tensor | None, key_mask: Tensor) -> Tensor:
-        q = self.norm_q(x)
-        kv = q if self.norm_kv is None or context is None else self.norm_kv(context)  # self- or cross-attention
-        x = x + self.drop(self.attn(q, kv, key_mask)[0])
+        q = x if self.norm_q is None else self.norm_q(x)
+        if context is None:  # self-attention
+            kv = q
+        else:  # cross-attention: the released code never normalises the context
+            kv = context if self.norm_kv is None else self.norm_kv(context)
+        x = (q if self.public else x) + self.drop(self.attn(q, kv, key_mask)[0])
         return x + self.ffn(self.norm_ff(x))
 
 
 class Encoder(nn.Module):
     """``layers`` stacked layers: the stacking LPGNet replaces by parallel blocks."""
 
-    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, layers: int, cross: bool) -> None:
+    def __init__(
+        self, d_model: int, heads: int, d_ff: int, dropout: float, layers: int, cross: bool, public: bool = False
+    ) -> None:
         super().__init__()
         self.cross = cross
-        self.layers = nn.ModuleList([EncoderLayer(d_model, heads, d_ff, dropout, cross) for _ in range(layers)])
+        self.layers = nn.ModuleList(
+            [EncoderLayer(d_model, heads, d_ff, dropout, cross, public, first=i == 0) for i in range(layers)]
+        )
+        # the released code: positions, speakers and input dropout inside each encoder
+        self.embed = nn.Dropout(dropout) if public else None
 
-    def forward(self, query: Tensor, context: Tensor, query_mask: Tensor, key_mask: Tensor) -> Tensor:
+    def forward(
+        self, query: Tensor, context: Tensor, query_mask: Tensor, key_mask: Tensor, extra: Tensor | float = 0.0
+    ) -> Tensor:
+        if self.embed is not None:
+            query, context = self.embed(query + extra), self.embed(context + extra) if self.cross else context
         x = query
         for layer in self.layers:
             x = layer(x, context if self.cross else None, key_mask)
@@ -116,13 +150,14 @@ class SDT(PretrainedMixin, nn.Module):
         self.modalities: tuple[str, ...] = tuple(config.modalities)
         self.paths = active_paths(self.modalities, intra=True, inter=True)
         d, d_ff = config.d_model, config.d_ff or config.d_model
+        public = config.code == "public"
         self.inputs = ModalityInputs(dims)
         self.project = nn.ModuleDict({m: ModalityProjection(dim, d, 1, bias=False) for m, dim in dims.items()})
         self.speaker_embedding = SpeakerEmbedding(config.speakers, d) if config.speakers.embedding != "none" else None
         self.drop = nn.Dropout(config.dropout)
         self.encoders = nn.ModuleDict(
             {
-                p: Encoder(d, config.heads, d_ff, config.dropout, config.layers, cross=PATHS[p][0] != PATHS[p][1])
+                p: Encoder(d, config.heads, d_ff, config.dropout, config.layers, PATHS[p][0] != PATHS[p][1], public)
                 for p in self.paths
             }
         )
@@ -135,7 +170,6 @@ class SDT(PretrainedMixin, nn.Module):
         text: Tensor | None,
         audio: Tensor | None,
         mask: Tensor,
-        need_weights: bool = False,
         speakers: Tensor | None = None,
     ) -> ModelOutput:
         mask = mask.bool()
@@ -145,12 +179,14 @@ class SDT(PretrainedMixin, nn.Module):
             extra = extra + sinusoidal_positions(mask.shape[1], self.config.d_model, mask.device)
         if self.speaker_embedding is not None:
             extra = extra + self.speaker_embedding(speakers, mask)
-        h = {
-            m: self.drop((self.project[m](x, present[m]) + extra) * present[m].unsqueeze(-1).float())
-            for m, x in inputs.items()
-        }
+        h = {m: self.project[m](x, present[m]) for m, x in inputs.items()}
+        if self.config.code == "public":  # each encoder adds them and draws its own dropout
+            inner = extra
+        else:  # added once, one dropout mask shared by every encoder
+            h = {m: self.drop((x + extra) * present[m].unsqueeze(-1).float()) for m, x in h.items()}
+            inner = 0.0
         outputs = {
-            p: self.encoders[p](h[PATHS[p][0]], h[PATHS[p][1]], present[PATHS[p][0]], present[PATHS[p][1]])
+            p: self.encoders[p](h[PATHS[p][0]], h[PATHS[p][1]], present[PATHS[p][0]], present[PATHS[p][1]], inner)
             for p in self.paths
         }
         fused, per_modality, alpha = self.fusion(outputs, present)

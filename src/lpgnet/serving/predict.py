@@ -38,7 +38,7 @@ from ..data.jsonl import read_jsonl
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
 from ..features.text import encode, load_encoder, resolve_encoder
-from ..models.base import speaker_vocab
+from ..models.base import speaker_scheme
 from ..models.checkpoint import WEIGHTS_NAME
 from ..runs import CONFIG_FILE, FINISHED_MARKER, RunDir
 
@@ -194,7 +194,7 @@ class Predictor:
             labels=np.full(n, IGNORE),
             speakers=[str(u.get("speaker", "")) for u in utterances],
         )
-        batch = collate(tensorize([dialogue], speaker_vocab(self.model.config)))
+        batch = collate(tensorize([dialogue], speaker_scheme(self.model.config)))
         text = batch.text if "text" in self.modalities else None
         audio = batch.audio if "audio" in self.modalities else None
         out = self.model(text, audio, batch.mask, **batch.model_kwargs(self.model.config))

@@ -9,7 +9,7 @@ from typing import Any
 from ..data.batching import tensorize
 from ..data.conversation import DataBundle
 from ..errors import RunDirError
-from ..models.base import speaker_vocab
+from ..models.base import speaker_scheme
 from ..runs import RunDir
 from .metrics import HEADLINE
 from .scoring import score
@@ -41,7 +41,7 @@ def evaluate_run(
         )
     resolve_model_config(cfg, bundle)  # refuses data whose sizes differ from the model's
     resolve_speakers(cfg, bundle)  # the saved vocabulary (identity) is kept, not rebuilt
-    metrics = score(model, tensorize(bundle.splits[split], speaker_vocab(cfg.model)), bundle.label_names)
+    metrics = score(model, tensorize(bundle.splits[split], speaker_scheme(cfg.model)), bundle.label_names)
     matches = None
     if split in saved and not overrides:
         ref = saved[split]

@@ -37,7 +37,7 @@ from ..data.batching import (
     tensorize,
 )
 from ..data.conversation import IGNORE, DataBundle
-from ..models.base import speaker_vocab
+from ..models.base import speaker_scheme
 from ..models.lpgnet.distillation import self_distillation_loss
 from ..registry import build_model
 from ..runs import RunDir
@@ -175,8 +175,8 @@ def train(
     if frame:  # LPGNet (Frame): one item per labelled utterance, its frame sequences
         items = {split: frame_items(bundle.splits[split], cfg.model.max_frames) for split in ("train", "valid", "test")}
     else:
-        vocab = speaker_vocab(cfg.model)
-        items = {split: tensorize(bundle.splits[split], vocab) for split in ("train", "valid", "test")}
+        scheme = speaker_scheme(cfg.model)
+        items = {split: tensorize(bundle.splits[split], scheme) for split in ("train", "valid", "test")}
     if cfg.data.standardize:
         model.inputs.set_stats(frame_stats(items["train"]) if frame else bundle.input_stats("train"))
     names = bundle.label_names

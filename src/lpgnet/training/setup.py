@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from ..config import RunConfig
+from ..data.batching import speaker_indices
 from ..data.conversation import DataBundle, carve_validation
 from ..data.jsonl import load_jsonl_bundle
 from ..data.synthetic import make_synthetic
@@ -117,6 +118,11 @@ def resolve_speakers(cfg: RunConfig, bundle: DataBundle) -> None:
                     f"{bundle.source}: dialogue {d.dialog_id!r} ({split}): field 'speaker' is missing, "
                     f"but model.speakers.embedding is {spk.embedding!r}"
                 )
+            if spk.embedding == "gender":
+                try:
+                    speaker_indices(d, "gender")
+                except DataError as exc:
+                    raise DataError(f"{bundle.source}: {exc}") from None
             if spk.embedding == "party" and len(set(d.speakers)) > spk.max_speakers:
                 raise DataError(
                     f"{bundle.source}: dialogue {d.dialog_id!r} ({split}) has {len(set(d.speakers))} "
