@@ -196,6 +196,13 @@ class TrainConfig:
     select_metric: Literal["accuracy", "weighted_f1", "macro_f1", "uar"] = "weighted_f1"
     patience: int | None = None  # early stopping after this many epochs without improvement
     class_weights: Literal["none", "balanced"] = "none"
+    # How the epoch (and so the checkpoint) is chosen, never with the test split:
+    # "holdout" -- the best epoch on the validation part carved from the training
+    # dialogues (data.valid_fraction); "crossval" -- leave one group (data.group_field,
+    # IEMOCAP: session) of the training dialogues out in turn, pick the epoch whose pooled
+    # left-out score is best, then train on all training dialogues for that many epochs.
+    selection: Literal["holdout", "crossval"] = "holdout"
+    cv_folds: int = 4  # crossval folds of whole dialogues when the data has no groups
     # Length-bucketed batches: dialogues of similar length share a batch (less padding).
     bucket_by_length: bool = True
     # Modality dropout: each utterance loses each modality with this probability (never
@@ -214,6 +221,8 @@ class TrainConfig:
             raise ConfigError(f"{where}.weight_decay: expected >= 0, got {self.weight_decay}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"{where}.patience: expected a positive integer or null, got {self.patience}")
+        if self.cv_folds < 2:
+            raise ConfigError(f"{where}.cv_folds: expected at least 2, got {self.cv_folds}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"{where}.threads: expected a positive integer or null, got {self.threads}")
         if not 0.0 <= self.modality_dropout < 0.5:

@@ -31,6 +31,9 @@ class Dialogue:
     # Frame level (LPGNet (Frame)): per utterance a T×d token / frame sequence
     text_frames: list[np.ndarray] | None = None
     audio_frames: list[np.ndarray] | None = None
+    # The dialogue's group (IEMOCAP: its session), from ``data.group_field`` when the data
+    # has one: leave-one-group-out folds and cross-validated selection split by it.
+    group: str | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -94,14 +97,19 @@ class DataBundle:
 
     def input_stats(self, split: str = "train") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per-feature mean and std over every utterance of ``split`` (for FeatureNorm)."""
-        stats = {}
-        for m in ("text", "audio"):
-            x = np.concatenate([getattr(d, m) for d in self.splits[split]], axis=0).astype(np.float64)
-            stats[m] = (torch.tensor(x.mean(0), dtype=torch.float32), torch.tensor(x.std(0), dtype=torch.float32))
-        return stats
+        return feature_stats(self.splits[split])
 
     def labels(self, split: str) -> np.ndarray:
         return np.concatenate([d.labels for d in self.splits[split]])
+
+
+def feature_stats(dialogues: list[Dialogue]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-feature mean and std over every utterance of ``dialogues`` (for FeatureNorm)."""
+    stats = {}
+    for m in ("text", "audio"):
+        x = np.concatenate([getattr(d, m) for d in dialogues], axis=0).astype(np.float64)
+        stats[m] = (torch.tensor(x.mean(0), dtype=torch.float32), torch.tensor(x.std(0), dtype=torch.float32))
+    return stats
 
 
 def carve_validation(dialogues: list[Dialogue], fraction: float, seed: int) -> tuple[list[Dialogue], list[Dialogue]]:

@@ -192,6 +192,7 @@ def load_jsonl_bundle(
                 speakers=[str(o.get("speaker", "")) for _, _, o in utts],
                 utt_ids=[str(o.get("utt_id", f"{dialog_id}_{t}")) for t, _, o in utts],
                 texts=[o["text"] for _, _, o in utts] if read_text else None,
+                group=None if utts[0][2].get(group_field) is None else str(utts[0][2][group_field]),
             )
         )
     missing = sorted(set(split_of) - set(dialogues))

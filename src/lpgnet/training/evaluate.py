@@ -8,7 +8,7 @@ from typing import Any
 
 from ..data.batching import tensorize
 from ..data.conversation import DataBundle
-from ..errors import RunDirError
+from ..errors import ConfigError, RunDirError
 from ..models.base import speaker_scheme
 from ..runs import RunDir
 from .metrics import HEADLINE
@@ -31,6 +31,11 @@ def evaluate_run(
     their config cannot rebuild it, so it must be given again.
     """
     cfg, model = load_run(run_dir, overrides)
+    if split == "valid" and cfg.train.selection == "crossval":
+        raise ConfigError(
+            f"{run_dir}: chose its epoch by cross-validation over the training dialogues: it has no validation "
+            "split to re-score (its valid figures are the pooled left-out scores)"
+        )
     run = RunDir(run_dir)
     saved = run.metrics() if run.finished else {}
     bundle = data if data is not None else load_data(cfg)

@@ -36,14 +36,15 @@ from ..data.batching import (
     item_lengths,
     tensorize,
 )
-from ..data.conversation import IGNORE, DataBundle
+from ..data.conversation import IGNORE, DataBundle, Dialogue, feature_stats
 from ..models.base import speaker_scheme
 from ..models.lpgnet.distillation import self_distillation_loss
 from ..registry import build_model
 from ..runs import RunDir
+from .crossval import crossval_folds
 from .metrics import format_metrics
 from .plots import plot_confusion, plot_curves
-from .scoring import score
+from .scoring import score, score_pooled
 from .setup import (
     device_of,
     ensure_splits,
@@ -127,6 +128,102 @@ def train_epoch(
     return {k: v / max(count, 1) for k, v in sums.items()}
 
 
+def as_items(cfg: RunConfig, dialogues: list[Dialogue]) -> list:
+    """Model-ready items: one per dialogue, or for LPGNet (Frame) one per labelled
+    utterance with its frame sequences."""
+    if cfg.model.name == "lpgnet_frame":
+        return frame_items(dialogues, cfg.model.max_frames)
+    return tensorize(dialogues, speaker_scheme(cfg.model))
+
+
+@dataclass
+class Fit:
+    """A model being trained on a set of dialogues, with all an epoch needs."""
+
+    cfg: RunConfig
+    model: torch.nn.Module
+    items: list
+    optimizer: torch.optim.Optimizer
+    rng: np.random.Generator
+    class_weights: torch.Tensor | None
+
+    def epoch(self, desc: str = "epoch") -> dict[str, float]:
+        return train_epoch(self.model, self.items, self.cfg, self.optimizer, self.rng, self.class_weights, desc)
+
+
+def start_fit(
+    cfg: RunConfig, dialogues: list[Dialogue], num_classes: int, dev: torch.device, stream: int | None = None
+) -> Fit:
+    """A fresh model (seeded by ``train.seed``), standardised with ``dialogues``' statistics,
+    its optimiser and its batch-order generator (``stream`` separates the generators of
+    models trained side by side with one seed, e.g. cross-validation folds)."""
+    set_seed(cfg.train.seed)
+    model = build_model(cfg.model).to(dev)
+    items = as_items(cfg, dialogues)
+    if cfg.data.standardize:
+        model.inputs.set_stats(frame_stats(items) if cfg.model.name == "lpgnet_frame" else feature_stats(dialogues))
+    weights = None
+    if cfg.train.class_weights == "balanced":
+        weights = balanced_class_weights(np.concatenate([d.labels for d in dialogues]), num_classes).to(dev)
+    opt_cls = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    rng = np.random.default_rng(cfg.train.seed if stream is None else [cfg.train.seed, stream])
+    return Fit(cfg, model, items, optimizer, rng, weights)
+
+
+def epoch_row(epoch: int, losses: dict[str, float], valid: dict[str, Any], seconds: float) -> dict[str, float]:
+    """One log.csv row: the epoch's training losses and the selection split's scores."""
+    row = {"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()}}
+    row.update({f"valid_{k}": valid[k] for k in ("loss", "accuracy", "weighted_f1", "macro_f1", "uar")})
+    row["seconds"] = seconds
+    return row
+
+
+def select_by_crossval(
+    cfg: RunConfig, bundle: DataBundle, dev: torch.device, say: Callable[[str], None]
+) -> tuple[list[dict[str, float]], dict[str, Any], int]:
+    """The epoch count, chosen with every training dialogue and no test data: one model
+    per left-out group (``crossval_folds``), trained in lockstep; after each epoch the
+    left-out predictions of all folds are pooled and scored, and training stops once that
+    score has not improved for ``train.patience`` epochs (or at ``train.epochs``).
+    Returns the log rows, the pooled out-of-fold scores at the chosen epoch (the run's
+    ``valid`` figures) and the chosen epoch."""
+    names = bundle.label_names
+    folds = crossval_folds(bundle.splits["train"], cfg.train.cv_folds, cfg.data.valid_seed or 0)
+    fits = [start_fit(cfg, inner, len(names), dev, stream=k + 1) for k, (_, inner, _) in enumerate(folds)]
+    held = [as_items(cfg, out) for _, _, out in folds]
+    say(
+        f"{cfg.model.name}: epochs chosen by leave-one-group-out over {len(folds)} groups of the training "
+        f"dialogues ({', '.join(name for name, _, _ in folds)})"
+    )
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, Any]] | None = None
+    since_best = 0
+    for epoch in range(1, cfg.train.epochs + 1):
+        t0 = time.perf_counter()
+        losses = [fit.epoch(f"epoch {epoch}/{cfg.train.epochs} fold {k + 1}") for k, fit in enumerate(fits)]
+        pooled = score_pooled([(fit.model, items) for fit, items in zip(fits, held)], names)
+        mean_losses = {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}
+        history.append(epoch_row(epoch, mean_losses, pooled, time.perf_counter() - t0))
+        current = pooled[cfg.train.select_metric]
+        improved = best is None or current > best[0]
+        if improved:
+            best, since_best = (current, epoch, pooled), 0
+        else:
+            since_best += 1
+        say(
+            f"epoch {epoch:3d}  loss {mean_losses['total']:.4f}  left-out {format_metrics(pooled)}"
+            f"  {history[-1]['seconds']:.1f}s{'  *' if improved else ''}"
+        )
+        if cfg.train.patience and since_best >= cfg.train.patience:
+            say(
+                f"early stop: no {cfg.train.select_metric} improvement over the left-out groups for {cfg.train.patience} epochs"
+            )
+            break
+    assert best is not None
+    return history, best[2], best[1]
+
+
 @dataclass
 class TrainResult:
     model: torch.nn.Module
@@ -169,72 +266,68 @@ def train(
     resolve_model_config(cfg, bundle)
     resolve_speakers(cfg, bundle)
     cfg.validate()
-    set_seed(cfg.train.seed)
-    model = build_model(cfg.model).to(dev)
     frame = cfg.model.name == "lpgnet_frame"
-    if frame:  # LPGNet (Frame): one item per labelled utterance, its frame sequences
-        items = {split: frame_items(bundle.splits[split], cfg.model.max_frames) for split in ("train", "valid", "test")}
-    else:
-        scheme = speaker_scheme(cfg.model)
-        items = {split: tensorize(bundle.splits[split], scheme) for split in ("train", "valid", "test")}
-    if cfg.data.standardize:
-        model.inputs.set_stats(frame_stats(items["train"]) if frame else bundle.input_stats("train"))
     names = bundle.label_names
-    weights = None
-    if cfg.train.class_weights == "balanced":
-        weights = balanced_class_weights(bundle.labels("train"), len(names)).to(dev)
-    opt_cls = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    rng = np.random.default_rng(cfg.train.seed)
-
-    params = model.num_parameters()
-    say(
-        f"{cfg.model.name}: {params:,} parameters; {bundle.source}: "
-        + ", ".join(f"{s} {len(items[s])} dialogues" for s in items)
-    )
-
-    history: list[dict[str, float]] = []
-    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-    since_best = 0
+    test_items = as_items(cfg, bundle.splits["test"])
     start = time.perf_counter()
-    for epoch in range(1, cfg.train.epochs + 1):
-        t0 = time.perf_counter()
-        losses = train_epoch(
-            model, items["train"], cfg, optimizer, rng, weights, desc=f"epoch {epoch}/{cfg.train.epochs}"
-        )
-        valid = score(model, items["valid"], names)
-        row = {"epoch": epoch, **{f"train_{k}": v for k, v in losses.items()}}
-        row.update({f"valid_{k}": valid[k] for k in ("loss", "accuracy", "weighted_f1", "macro_f1", "uar")})
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        current = valid[cfg.train.select_metric]
-        improved = best is None or current > best[0]
-        if improved:
-            best = (current, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
-            since_best = 0
-        else:
-            since_best += 1
+    if cfg.train.selection == "crossval":
+        # the epoch count from leave-one-group-out inside the training dialogues, then
+        # one model trained on all of them for that many epochs
+        history, valid, chosen = select_by_crossval(cfg, bundle, dev, say)
+        fit = start_fit(cfg, bundle.splits["train"], len(names), dev)
+        params = fit.model.num_parameters()
+        say(f"{cfg.model.name}: {params:,} parameters; final model on all {len(fit.items)} training dialogues")
+        for epoch in range(1, chosen + 1):
+            fit.epoch(f"final epoch {epoch}/{chosen}")
+        model = fit.model.eval()
+        best_epoch = chosen
+    else:
+        fit = start_fit(cfg, bundle.splits["train"], len(names), dev)
+        model, valid_items = fit.model, as_items(cfg, bundle.splits["valid"])
+        params = model.num_parameters()
         say(
-            f"epoch {epoch:3d}  loss {row['train_total']:.4f}  valid {format_metrics(valid)}"
-            f"  {row['seconds']:.1f}s{'  *' if improved else ''}"
+            f"{cfg.model.name}: {params:,} parameters; {bundle.source}: train {len(fit.items)} dialogues, "
+            f"valid {len(valid_items)} dialogues, test {len(test_items)} dialogues"
         )
-        if cfg.train.patience and since_best >= cfg.train.patience:
-            say(f"early stop: no {cfg.train.select_metric} improvement on valid for {cfg.train.patience} epochs")
-            break
-    assert best is not None
-    model.load_state_dict(best[2])
-    model.eval()
+        history = []
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        since_best = 0
+        for epoch in range(1, cfg.train.epochs + 1):
+            t0 = time.perf_counter()
+            losses = fit.epoch(f"epoch {epoch}/{cfg.train.epochs}")
+            valid = score(model, valid_items, names)
+            row = epoch_row(epoch, losses, valid, time.perf_counter() - t0)
+            history.append(row)
+            current = valid[cfg.train.select_metric]
+            improved = best is None or current > best[0]
+            if improved:
+                best = (current, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                since_best = 0
+            else:
+                since_best += 1
+            say(
+                f"epoch {epoch:3d}  loss {row['train_total']:.4f}  valid {format_metrics(valid)}"
+                f"  {row['seconds']:.1f}s{'  *' if improved else ''}"
+            )
+            if cfg.train.patience and since_best >= cfg.train.patience:
+                say(f"early stop: no {cfg.train.select_metric} improvement on valid for {cfg.train.patience} epochs")
+                break
+        assert best is not None
+        model.load_state_dict(best[2])
+        model.eval()
+        valid, best_epoch = score(model, valid_items, names), best[1]
     metrics = {
-        "valid": score(model, items["valid"], names),
-        "test": score(model, items["test"], names),  # the only time the test split is scored
+        "valid": valid,
+        "test": score(model, test_items, names),  # the only time the test split is scored
         **(
-            {f"test_without_{m}": score(model, items["test"], names, without=m) for m in cfg.model.modalities}
+            {f"test_without_{m}": score(model, test_items, names, without=m) for m in cfg.model.modalities}
             if len(cfg.model.modalities) > 1 and not frame
             else {}
         ),
-        "best_epoch": best[1],
+        "best_epoch": best_epoch,
         "epochs_run": len(history),
         "select_metric": cfg.train.select_metric,
+        "selection": cfg.train.selection,
         "seed": cfg.train.seed,
         "model": cfg.model.name,
         "params": params,
@@ -246,7 +339,8 @@ def train(
         **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
     }
     model.cpu()
-    say(f"best epoch {best[1]} ({cfg.train.select_metric} on valid)")
+    where = "mean over the left-out groups" if cfg.train.selection == "crossval" else "on valid"
+    say(f"best epoch {best_epoch} ({cfg.train.select_metric} {where})")
     say(f"test  {format_metrics(metrics['test'])}")
     if run_dir is not None:
         run_dir.write(cfg, model, metrics, history, figures=lambda path: _figures(path, history, metrics))

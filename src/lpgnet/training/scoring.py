@@ -31,6 +31,14 @@ def predict_logits(
     return out  # type: ignore[return-value]
 
 
+def score_pooled(parts: list[tuple[torch.nn.Module, list[TensorDialogue]]], label_names: list[str]) -> dict[str, Any]:
+    """Metrics over several (model, dialogues) parts pooled: each model predicts its own
+    dialogues (cross-validation: each fold's model its left-out group), scored as one set."""
+    logits = torch.cat([torch.cat(predict_logits(model, items)) for model, items in parts])
+    labels = torch.cat([it.labels for _, items in parts for it in items])
+    return _metrics(logits, labels, label_names)
+
+
 def score(
     model: torch.nn.Module,
     items: list[TensorDialogue],
@@ -41,6 +49,10 @@ def score(
     """Metrics over the labelled utterances of ``items``, plus the mean task loss."""
     logits = torch.cat(predict_logits(model, items, batch_size, without))
     labels = torch.cat([it.labels for it in items])
+    return _metrics(logits, labels, label_names)
+
+
+def _metrics(logits: torch.Tensor, labels: torch.Tensor, label_names: list[str]) -> dict[str, Any]:
     keep = labels != IGNORE
     metrics = compute_metrics(labels[keep].numpy(), logits[keep].argmax(-1).numpy(), label_names)
     metrics["loss"] = float(torch.nn.functional.cross_entropy(logits[keep], labels[keep]))

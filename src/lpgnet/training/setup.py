@@ -43,7 +43,15 @@ def device_of(model: torch.nn.Module) -> torch.device:
 
 def ensure_splits(bundle: DataBundle, cfg: RunConfig) -> None:
     """Carve the validation split out of the training dialogues when the data has none;
-    refuse an empty validation or test split."""
+    refuse an empty validation or test split. With cross-validated selection every
+    training dialogue (a given validation split included) is used for training and
+    selection, and there is no validation split."""
+    if cfg.train.selection == "crossval":
+        bundle.splits["train"] = bundle.splits["train"] + bundle.splits.get("valid", [])
+        bundle.splits["valid"] = []
+        if not bundle.splits.get("test"):
+            raise DataError(f"{bundle.source}: the test split is empty")
+        return
     if not bundle.splits.get("valid"):
         seed = cfg.train.seed if cfg.data.valid_seed is None else cfg.data.valid_seed
         # Same dialogues, regrouped: no need to validate them again.
