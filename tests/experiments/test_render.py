@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import statistics
 
+import numpy as np
 import pytest
 
 from lpgnet import ConfigError, load_config
@@ -132,12 +134,13 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {name: linear}\n")
-    for key, acc in (("a", 0.81), ("b", 0.70)):
+    per_seed = {"a": [0.80, 0.82], "b": [0.70, 0.70], "d": [0.60, 0.61]}
+    for key, acc in (("a", 0.81), ("b", 0.70), ("d", 0.605)):
         (tmp_path / "runs" / "t" / key).mkdir(parents=True)
         (tmp_path / "runs" / "t" / key / "summary.json").write_text(
             json.dumps(
                 {
-                    "runs": [{}, {}],
+                    "runs": [{"seed": s, "fold": None, "test": {"accuracy": v}} for s, v in enumerate(per_seed[key])],
                     "seeds": [0, 1],
                     "folds": None,
                     "config_yaml": dump_config(load_config(cfg)),
@@ -149,18 +152,28 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
                 }
             )
         )
-    rows = "".join(f"      - {{name: {k}, key: {k}, config: {cfg}, seeds: 2}}\n" for k in "abc")
+    rows = "".join(f"      - {{name: {k}, key: {k}, config: {cfg}, seeds: 2}}\n" for k in "abcd")
     m = tmp_path / "m.yaml"
     m.write_text(
         f"runs_dir: {tmp_path / 'runs'}\nbenchmarks: []\ntables:\n  - id: t\n    title: T\n    rows:\n{rows}targets:\n"
         "  - {text: 'acc', row: t/a, at_least: 0.78}\n"
         "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
         "  - {text: 'later', row: t/c, at_least: 0.5}\n"
+        "  - {text: 'gap2', row: t/d, minus: t/a, at_least: 0.0}\n"
     )
     text = results_page(m)
-    assert "| acc | accuracy 0.8100 (N = 2) | yes |" in text
-    assert "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2 / 2) | **no** |" in text
-    assert "| later | not run yet | |" in text
+    assert "| acc | accuracy 0.8100 (N = 2) | | yes |" in text
+    # paired by seed: differences 0.10 and 0.12, t interval with 1 degree of freedom crosses zero
+    assert (
+        "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2 / 2) | +0.1100 [-0.0171, +0.2371], 2 pairs | not resolved |"
+        in text
+    )
+    # differences -0.20 and -0.21: resolved, and below the target
+    assert (
+        "| gap2 | accuracy 0.6050 - 0.8100 = -0.2050 (N = 2 / 2) | -0.2050 [-0.2685, -0.1415], 2 pairs | **no** |"
+        in text
+    )
+    assert "| later | not run yet | | |" in text
 
 
 def _quick_manifest(tmp_path, record=True, seeds_x=1):
@@ -246,6 +259,15 @@ def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
     assert "| Y | kept as it was" in text and not (tmp_path / "runs" / "b").exists()  # B neither run nor re-rendered
     assert "| X | not run yet" not in text and "| x | accuracy" in text
     assert text.startswith("# Page\n\n### Targets\n") and text.endswith("```\n")
+    # a table new to the manifest lands before the next section the page has
+    m.write_text(
+        m.read_text().replace("  - {id: b,", "  - {id: n, title: N, rows: [{name: Z, same_as: a/x}]}\n  - {id: b,")
+    )
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "n"]) == 0
+    new = page.read_text()
+    assert new.index("### A\n") < new.index("### N\n") < new.index("### B\n") and "| Y | kept as it was" in new
+    page.write_text(text)
+    m.write_text(m.read_text().replace("  - {id: n, title: N, rows: [{name: Z, same_as: a/x}]}\n", ""))
     m.write_text(m.read_text().replace("preamble: '# Page'", "preamble: '# New title'"))
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "preamble"]) == 0
     assert page.read_text() == text.replace("# Page\n", "# New title\n")
@@ -276,3 +298,38 @@ def test_the_shipped_manifest_and_its_record_agree(monkeypatch):
                 )
                 kept += 1
     assert kept >= 5
+
+
+def test_the_selection_table_correlates_selection_and_test_scores_across_runs(tmp_path):
+    from lpgnet.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: linear}\ntrain: {selection: crossval}\n")
+    sel, test = [0.70, 0.72, 0.74, 0.76], [0.60, 0.63, 0.62, 0.66]
+    runs = [
+        {"seed": s, "fold": None, "valid": {"weighted_f1": v}, "test": {"weighted_f1": t}}
+        for s, (v, t) in enumerate(zip(sel, test))
+    ]
+    block = lambda xs: {"weighted_f1": {"mean": statistics.fmean(xs), "std": statistics.stdev(xs), "n": 4}}  # noqa: E731
+    (tmp_path / "runs" / "s" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "s" / "x" / "summary.json").write_text(
+        json.dumps(
+            {
+                "runs": runs,
+                "seeds": [0, 1, 2, 3],
+                "folds": None,
+                "config_yaml": dump_config(load_config(cfg)),
+                "valid": block(sel),
+                "test": block(test),
+            }
+        )
+    )
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - id: s\n    kind: selection\n    title: S\n"
+        f"    rows: [{{name: X, key: x, config: {cfg}, seeds: 4}}, {{name: Y, key: y, config: {cfg}, seeds: 4}}]\n"
+    )
+    text = results_page(m)
+    r = float(np.corrcoef(sel, test)[0, 1])
+    assert f"| X | crossval | 4 | 73.00 ± 2.58 | 62.75 ± 2.50 | +10.25 | {r:+.2f} |" in text
+    assert "| Y | not run yet |" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,17 @@ def test_macro_scores_average_over_classes_present_in_truth():
     m = compute_metrics(np.array([0, 0, 1]), np.array([0, 2, 1]), ["a", "b", "c"])
     assert m["uar"] == pytest.approx((0.5 + 1.0) / 2)
     assert m["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)  # class c absent from truth: not averaged
+
+
+def test_paired_difference_is_a_t_interval_over_pairs():
+    from lpgnet.training.metrics import paired_difference, pearson
+
+    d = paired_difference([0.80, 0.82, 0.81], [0.70, 0.70, 0.71])
+    diffs = [0.10, 0.12, 0.10]
+    half = 4.302652729911275 * statistics.stdev(diffs) / 3**0.5  # t(0.975, 2)
+    assert d["mean"] == pytest.approx(np.mean(diffs)) and d["n"] == 3 and d["resolved"]
+    assert (d["low"], d["high"]) == pytest.approx((np.mean(diffs) - half, np.mean(diffs) + half))
+    assert not paired_difference([0.8, 0.7], [0.75, 0.76])["resolved"]  # the interval crosses zero
+    assert not paired_difference([0.8], [0.7])["resolved"]  # one pair: no spread, nothing resolved
+    assert pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(0.9933992677987828)
+    assert pearson([1, 1, 1], [1, 2, 3]) is None

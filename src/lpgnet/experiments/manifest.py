@@ -35,7 +35,9 @@ class Table:
     title: str
     rows: list[Row]
     note: str = ""
-    kind: Literal["main", "study", "per_class"] = "main"  # study: validation columns first
+    # study: validation columns first; selection: how well each row's selection score
+    # tracks its test score across its runs
+    kind: Literal["main", "study", "per_class", "selection"] = "main"
 
 
 def _slug(text: str) -> str:

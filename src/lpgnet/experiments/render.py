@@ -19,15 +19,17 @@ multiclass accuracy and weighted F1.
 from __future__ import annotations
 
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..benchmarks import efficiency, frame_cost, serve_load, text_features, train_speed
+from ..config import load_config
 from ..errors import ConfigError
 from ..files import write_text
-from ..training.metrics import HEADLINE
+from ..training.metrics import HEADLINE, paired_difference, pearson
 from .manifest import Benchmark, Row, Table, Target, command, read_manifest, row_dir
 from .record import Sources, current_summary, read_summary_file, sources, sync_record
 from .runner import run_manifest_rows
@@ -62,6 +64,8 @@ def render_table(table: Table, src: Sources) -> str:
         summaries.append((r, s))
     if table.kind == "per_class":
         lines += _per_class(summaries, stale)
+    elif table.kind == "selection":
+        lines += _selection(summaries, stale)
     else:
         study = table.kind == "study"
         head = (["valid wF1", "valid acc"] if study else []) + [
@@ -113,8 +117,18 @@ def render_table(table: Table, src: Sources) -> str:
 
 
 def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Table, Row]]) -> str:
-    """Each target against the measured test means (test split, as the issue states them)."""
-    lines = ["### Targets", "", "| target | measured (test, mean over seeds) | met |", "|---|---|---|"]
+    """Each target against the measured test means. A target on a difference of two rows
+    pairs their runs by (fold, seed) and gives the paired 95% t interval of the
+    difference over those runs; an interval that includes zero is "not resolved"."""
+    lines = [
+        "### Targets",
+        "",
+        "Differences are paired by seed (and fold): the interval is the paired t interval over the runs both rows have "
+        "(seed-to-seed spread; utterances are not resampled).",
+        "",
+        "| target | measured (test, mean over runs) | paired 95% interval of the difference | met |",
+        "|---|---|---|---|",
+    ]
 
     def load(ref: str) -> dict[str, Any] | None:
         if ref not in rows:
@@ -125,15 +139,55 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
         a = load(t.row)
         b = load(t.minus) if t.minus else None
         if a is None or (t.minus and b is None):
-            lines.append(f"| {t.text} | not run yet | |")
+            lines.append(f"| {t.text} | not run yet | | |")
             continue
-        value = a["test"][t.metric]["mean"] - (b["test"][t.metric]["mean"] if b else 0.0)
-        what = f"{t.metric} {a['test'][t.metric]['mean']:.4f}" + (
-            f" - {b['test'][t.metric]['mean']:.4f} = {value:.4f}" if b else ""
-        )
-        n = f"N = {len(a['runs'])}" + (f" / {len(b['runs'])}" if b else "")
-        lines.append(f"| {t.text} | {what} ({n}) | {'yes' if value >= t.at_least else '**no**'} |")
+        if b is None:
+            value = a["test"][t.metric]["mean"]
+            what = f"{t.metric} {value:.4f} (N = {len(a['runs'])})"
+            lines.append(f"| {t.text} | {what} | | {'yes' if value >= t.at_least else '**no**'} |")
+            continue
+        mine, theirs = (_by_run(s, t.metric) for s in (a, b))
+        both = sorted(set(mine) & set(theirs), key=str)
+        value = a["test"][t.metric]["mean"] - b["test"][t.metric]["mean"]
+        what = f"{t.metric} {a['test'][t.metric]['mean']:.4f} - {b['test'][t.metric]['mean']:.4f} = {value:.4f}"
+        what += f" (N = {len(a['runs'])} / {len(b['runs'])})"
+        if not both:
+            lines.append(f"| {t.text} | {what} | not paired: the rows share no (fold, seed) | **not resolved** |")
+            continue
+        d = paired_difference([mine[k] for k in both], [theirs[k] for k in both])
+        interval = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}], {d['n']} pairs"
+        met = "not resolved" if not d["resolved"] else ("yes" if d["mean"] >= t.at_least else "**no**")
+        lines.append(f"| {t.text} | {what} | {interval} | {met} |")
     return "\n".join(lines + [""])
+
+
+def _by_run(summary: dict[str, Any], metric: str) -> dict[tuple[str | None, int], float]:
+    """A summary's test ``metric`` per (fold, seed)."""
+    return {(r.get("fold"), r["seed"]): r["test"][metric] for r in summary["runs"]}
+
+
+def _selection(summaries, stale: dict[str, str]) -> list[str]:
+    """Selection score against test score, per row, across its runs: a selection rule that
+    tracks held-out data gives a clearly positive correlation (computed after the fact,
+    never used to choose anything)."""
+    lines = [
+        "| row | rule | N | selection wF1 | test wF1 | selection - test | Pearson r (selection, test) across runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row, s in summaries:
+        if s is None:
+            lines.append(f"| {row.name} | {stale.get(row.name, 'not run yet')} | | | | | |")
+            continue
+        sel = [r["valid"]["weighted_f1"] for r in s["runs"]]
+        test = [r["test"]["weighted_f1"] for r in s["runs"]]
+        rule = load_config(row.config, row.set).train.selection
+        r = pearson(sel, test)
+        gap = 100 * (statistics.fmean(sel) - statistics.fmean(test))
+        lines.append(
+            f"| {row.name} | {rule} | {len(sel)} | {_ms(s['valid'], 'weighted_f1')} | {_ms(s['test'], 'weighted_f1')} "
+            f"| {gap:+.2f} | {'–' if r is None else f'{r:+.2f}'} |"
+        )
+    return lines
 
 
 def _per_class(summaries, stale: dict[str, str]) -> list[str]:
@@ -241,23 +295,30 @@ def _section_span(text: str, title: str) -> tuple[int, int] | None:
 
 
 def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[str]) -> str:
-    """``old`` with the sections of ``only`` replaced by their new text; the rest kept."""
+    """``old`` with the sections of ``only`` replaced by their new text; the rest kept. A
+    section new to the manifest is inserted before the next section the page has."""
     text = old
-    for sid, new in parts:
+    for i, (sid, new) in enumerate(parts):
         if sid not in only:
             continue
         if sid == "preamble":  # everything before the first section
             first = _NEXT_SECTION.search(text)
             text = new + "\n" + text[first.start() if first else len(text) :]
             continue
-        title = new.split("\n", 1)[0].removeprefix("### ")
-        span = _section_span(text, title)
-        if span is None:
-            raise ConfigError(
-                f"section {title!r} ({sid}) is not in the existing page; regenerate it whole (without --only)"
-            )
+        span = _section_span(text, _title(new))
+        if span is None:  # new: before the first later section already on the page, else before the footer
+            later = (_section_span(text, _title(n)) for s, n in parts[i + 1 :] if s is not None)
+            at = next((sp[0] for sp in later if sp is not None), None)
+            if at is None:
+                footer = re.search(rf"^{FOOTER}", text, re.M)
+                at = footer.start() if footer else len(text)
+            span = (at, at)
         text = text[: span[0]] + new + ("\n" if span[1] < len(text) else "") + text[span[1] :]
     return text
+
+
+def _title(section: str) -> str:
+    return section.split("\n", 1)[0].removeprefix("### ")
 
 
 def write_report(manifest: str | Path, out: str | Path, only: list[str] | None = None, **kw: Any) -> Path:

@@ -89,3 +89,32 @@ def mean_std(values: list[float]) -> dict[str, float]:
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
         "n": len(values),
     }
+
+
+def paired_difference(a: list[float], b: list[float], level: float = 0.95) -> dict[str, float]:
+    """Mean of the paired differences a_i - b_i (the same seed, fold, data for both) and
+    its two-sided t interval: how sure a comparison of two configurations is, given the
+    seed-to-seed spread. ``resolved`` is whether the interval excludes zero."""
+    from scipy.stats import t as student_t
+
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired_difference: expected two equal, non-empty lists, got {len(a)} and {len(b)}")
+    d = [x - y for x, y in zip(a, b)]
+    mean = statistics.fmean(d)
+    if len(d) == 1:
+        return {"mean": mean, "low": float("-inf"), "high": float("inf"), "n": 1, "resolved": False}
+    half = float(student_t.ppf(0.5 + level / 2, len(d) - 1)) * statistics.stdev(d) / len(d) ** 0.5
+    return {
+        "mean": mean,
+        "low": mean - half,
+        "high": mean + half,
+        "n": len(d),
+        "resolved": not mean - half <= 0 <= mean + half,
+    }
+
+
+def pearson(x: list[float], y: list[float]) -> float | None:
+    """Pearson correlation of two equally long lists; None when either has no spread."""
+    if len(x) != len(y) or len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
