@@ -81,6 +81,7 @@ VARIANTS = [
     {"multimodal_gate": "scalar"},
     {"ffn_layer_norm": True},
     {"attn_out_proj": True},
+    {"compression_norm": "layer"},
 ]
 
 

@@ -116,13 +116,21 @@ class GlobalCompression(nn.Module):
 
     Causal (streaming) mode: utterance n gets the summary of utterances 1..n only (the
     running mean), B×N×d, with BatchNorm statistics over the real positions.
+
+    ``norm="layer"`` (not the paper's) replaces BatchNorm by LayerNorm: BatchNorm's
+    statistics over the (up to 32) dialogue summaries of a batch are added to every
+    utterance, and differ between training (the batch) and evaluation (running
+    averages); LayerNorm normalises each summary on its own, the same way in both.
     """
 
-    def __init__(self, d_model: int, causal: bool = False) -> None:
+    def __init__(self, d_model: int, causal: bool = False, norm: str = "batch") -> None:
         super().__init__()
         self.causal = causal
         self.conv = nn.Conv1d(d_model, d_model, kernel_size=1)
-        self.bn = nn.BatchNorm1d(d_model)
+        if norm == "layer":
+            self.ln = nn.LayerNorm(d_model)
+        else:
+            self.bn = nn.BatchNorm1d(d_model)
         self.act = nn.LeakyReLU()
 
     def forward(self, a: Tensor, mask: Tensor) -> Tensor:
@@ -138,6 +146,8 @@ class GlobalCompression(nn.Module):
         return self.act(self._norm(g))
 
     def _norm(self, g: Tensor) -> Tensor:
+        if hasattr(self, "ln"):
+            return self.ln(g)
         if self.training and g.shape[0] == 1:
             # BatchNorm cannot take batch statistics from one row: use the running ones.
             # (The trainer never makes a one-dialogue batch; a user loop might.)
@@ -158,10 +168,11 @@ class InteractionBlock(nn.Module):
         layer_norm: bool = False,
         out_proj: bool = False,
         causal: bool = False,
+        compression_norm: str = "batch",
     ) -> None:
         super().__init__()
         self.attn = MaskedAttention(d_model, heads, out_proj, causal=causal)
-        self.compress = GlobalCompression(d_model, causal)
+        self.compress = GlobalCompression(d_model, causal, compression_norm)
         self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model)) if use_ffn else None
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
@@ -203,6 +214,7 @@ class LPIA(nn.Module):
         layer_norm: bool = False,
         out_proj: bool = False,
         causal: bool = False,
+        compression_norm: str = "batch",
     ) -> None:
         super().__init__()
         self.paths = list(paths)
@@ -211,7 +223,9 @@ class LPIA(nn.Module):
         )
         self.blocks = nn.ModuleDict(
             {
-                p: InteractionBlock(d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj, causal)
+                p: InteractionBlock(
+                    d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj, causal, compression_norm
+                )
                 for p in self.paths
             }
         )

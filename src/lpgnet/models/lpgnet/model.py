@@ -59,6 +59,9 @@ class LPGNetConfig(IOConfig):
     ffn: bool = True
     fusion: Literal["dual_gated", "concat"] = "dual_gated"
     multimodal_gate: Literal["scalar", "vector"] = "vector"  # (13) open
+    # (6) the paper's BatchNorm over the batch's dialogue summaries, or LayerNorm per
+    # summary (not in the paper; the same computation in training and evaluation)
+    compression_norm: Literal["batch", "layer"] = "batch"
 
     def validate(self, where: str = "model") -> None:
         super().validate(where)
@@ -107,6 +110,7 @@ class LPGNet(PretrainedMixin, nn.Module):
             layer_norm=config.ffn_layer_norm,
             out_proj=config.attn_out_proj,
             causal=config.causal,
+            compression_norm=config.compression_norm,
         )
         if config.fusion == "dual_gated":
             self.fusion: nn.Module = DualGatedFusion(
