@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from lpgnet import load_config, train
@@ -242,3 +243,26 @@ def test_device_is_where_training_runs_not_part_of_the_result(tmp_path, capsys):
         # refused before any data is built or anything is written
         assert main(["train", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
         assert "sees no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_weight_average_is_what_is_scored_and_saved(tmp_path):
+    """train.ema: the exponential moving average of the weights is selected, saved and
+    re-scored, not the raw weights it averages."""
+    from lpgnet import ConfigError, evaluate_run
+
+    quick = [
+        "train.epochs=2",
+        "train.progress=false",
+        "train.batch_size=4",
+        "model.d_model=16",
+        "model.heads=2",
+        "data.synthetic.train_dialogues=20",
+        "data.synthetic.test_dialogues=6",
+    ]
+    run = train(load_config(None, [*quick, "train.ema=0.9"]), out_dir=tmp_path / "ema", log=lambda m: None)
+    assert evaluate_run(tmp_path / "ema")["matches_saved"]
+    plain = train(load_config(None, quick), log=lambda m: None)
+    kept, raw = run.model.state_dict(), plain.model.state_dict()  # same seed, same batches: only the average differs
+    assert any(not torch.equal(kept[k], raw[k]) for k in raw if kept[k].is_floating_point())
+    with pytest.raises(ConfigError, match="train.ema"):
+        load_config(None, ["train.ema=1.5"])

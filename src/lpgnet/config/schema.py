@@ -203,6 +203,9 @@ class TrainConfig:
     # left-out score is best, then train on all training dialogues for that many epochs.
     selection: Literal["holdout", "crossval"] = "holdout"
     cv_folds: int = 4  # crossval folds of whole dialogues when the data has no groups
+    # An exponential moving average of the weights (decay per optimiser step, e.g. 0.99),
+    # scored and kept instead of the raw weights; null = off. Not in the paper.
+    ema: float | None = None
     # Length-bucketed batches: dialogues of similar length share a batch (less padding).
     bucket_by_length: bool = True
     # Modality dropout: each utterance loses each modality with this probability (never
@@ -221,6 +224,8 @@ class TrainConfig:
             raise ConfigError(f"{where}.weight_decay: expected >= 0, got {self.weight_decay}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"{where}.patience: expected a positive integer or null, got {self.patience}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ConfigError(f"{where}.ema: expected a decay in (0, 1) or null, got {self.ema}")
         if self.cv_folds < 2:
             raise ConfigError(f"{where}.cv_folds: expected at least 2, got {self.cv_folds}")
         if self.threads is not None and self.threads < 1:

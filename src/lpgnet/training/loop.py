@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..config import DEFAULT_PRESET, RunConfig, load_config
@@ -101,9 +102,11 @@ def train_epoch(
     rng: np.random.Generator,
     class_weights: torch.Tensor | None = None,
     desc: str = "epoch",
+    after_step: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """One pass over the training dialogues in length-bucketed batches (eq. 22 loss);
-    returns each loss term averaged over labelled utterances."""
+    returns each loss term averaged over labelled utterances. ``after_step`` runs after
+    every optimiser step (e.g. a weight average's update)."""
     model.train()
     device = device_of(model)
     sums: dict[str, float] = {}
@@ -121,6 +124,8 @@ def train_epoch(
         if cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step()
         n = int((batch.labels != IGNORE).sum())
         count += n
         for k, v in parts.items():
@@ -146,9 +151,16 @@ class Fit:
     optimizer: torch.optim.Optimizer
     rng: np.random.Generator
     class_weights: torch.Tensor | None
+    average: AveragedModel | None = None  # an exponential moving average of the weights (train.ema)
 
     def epoch(self, desc: str = "epoch") -> dict[str, float]:
-        return train_epoch(self.model, self.items, self.cfg, self.optimizer, self.rng, self.class_weights, desc)
+        update = None if self.average is None else lambda: self.average.update_parameters(self.model)
+        return train_epoch(self.model, self.items, self.cfg, self.optimizer, self.rng, self.class_weights, desc, update)
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The model that is scored and kept: the weight average when there is one."""
+        return self.model if self.average is None else self.average.module
 
 
 def start_fit(
@@ -168,7 +180,10 @@ def start_fit(
     opt_cls = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     rng = np.random.default_rng(cfg.train.seed if stream is None else [cfg.train.seed, stream])
-    return Fit(cfg, model, items, optimizer, rng, weights)
+    average = None
+    if cfg.train.ema:
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema), use_buffers=True)
+    return Fit(cfg, model, items, optimizer, rng, weights, average)
 
 
 def epoch_row(epoch: int, losses: dict[str, float], valid: dict[str, Any], seconds: float) -> dict[str, float]:
@@ -202,7 +217,7 @@ def select_by_crossval(
     for epoch in range(1, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         losses = [fit.epoch(f"epoch {epoch}/{cfg.train.epochs} fold {k + 1}") for k, fit in enumerate(fits)]
-        pooled = score_pooled([(fit.model, items) for fit, items in zip(fits, held)], names)
+        pooled = score_pooled([(fit.scored, items) for fit, items in zip(fits, held)], names)
         mean_losses = {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}
         history.append(epoch_row(epoch, mean_losses, pooled, time.perf_counter() - t0))
         current = pooled[cfg.train.select_metric]
@@ -279,7 +294,7 @@ def train(
         say(f"{cfg.model.name}: {params:,} parameters; final model on all {len(fit.items)} training dialogues")
         for epoch in range(1, chosen + 1):
             fit.epoch(f"final epoch {epoch}/{chosen}")
-        model = fit.model.eval()
+        model = fit.scored.eval()
         best_epoch = chosen
     else:
         fit = start_fit(cfg, bundle.splits["train"], len(names), dev)
@@ -295,13 +310,13 @@ def train(
         for epoch in range(1, cfg.train.epochs + 1):
             t0 = time.perf_counter()
             losses = fit.epoch(f"epoch {epoch}/{cfg.train.epochs}")
-            valid = score(model, valid_items, names)
+            valid = score(fit.scored, valid_items, names)
             row = epoch_row(epoch, losses, valid, time.perf_counter() - t0)
             history.append(row)
             current = valid[cfg.train.select_metric]
             improved = best is None or current > best[0]
             if improved:
-                best = (current, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                best = (current, epoch, {k: v.detach().clone() for k, v in fit.scored.state_dict().items()})
                 since_best = 0
             else:
                 since_best += 1
