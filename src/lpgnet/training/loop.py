@@ -211,29 +211,45 @@ def select_by_crossval(
         f"{cfg.model.name}: epochs chosen by leave-one-group-out over {len(folds)} groups of the training "
         f"dialogues ({', '.join(name for name, _, _ in folds)})"
     )
+
+    def step(epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
+        losses = [fit.epoch(f"epoch {epoch}/{cfg.train.epochs} fold {k + 1}") for k, fit in enumerate(fits)]
+        pooled = score_pooled([(fit.scored, items) for fit, items in zip(fits, held)], names)
+        return {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}, pooled
+
+    return run_epochs(cfg, step, lambda pooled: pooled, ("left-out", "over the left-out groups"), say)
+
+
+def run_epochs(
+    cfg: RunConfig,
+    step: Callable[[int], tuple[dict[str, float], dict[str, Any]]],
+    keep: Callable[[dict[str, Any]], Any],
+    where: tuple[str, str],
+    say: Callable[[str], None],
+) -> tuple[list[dict[str, float]], Any, int]:
+    """Epochs until ``train.epochs``, or until ``train.patience`` epochs have passed
+    without a better ``train.select_metric``. ``step(epoch)`` trains one epoch and returns
+    its losses and selection scores; ``keep(scores)`` is what is kept of the best epoch.
+    Returns the log rows, what was kept and the best epoch."""
     history: list[dict[str, float]] = []
-    best: tuple[float, int, dict[str, Any]] | None = None
+    best: tuple[float, int, Any] | None = None
     since_best = 0
     for epoch in range(1, cfg.train.epochs + 1):
         t0 = time.perf_counter()
-        losses = [fit.epoch(f"epoch {epoch}/{cfg.train.epochs} fold {k + 1}") for k, fit in enumerate(fits)]
-        pooled = score_pooled([(fit.scored, items) for fit, items in zip(fits, held)], names)
-        mean_losses = {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}
-        history.append(epoch_row(epoch, mean_losses, pooled, time.perf_counter() - t0))
-        current = pooled[cfg.train.select_metric]
+        losses, scores = step(epoch)
+        history.append(epoch_row(epoch, losses, scores, time.perf_counter() - t0))
+        current = scores[cfg.train.select_metric]
         improved = best is None or current > best[0]
         if improved:
-            best, since_best = (current, epoch, pooled), 0
+            best, since_best = (current, epoch, keep(scores)), 0
         else:
             since_best += 1
         say(
-            f"epoch {epoch:3d}  loss {mean_losses['total']:.4f}  left-out {format_metrics(pooled)}"
+            f"epoch {epoch:3d}  loss {losses['total']:.4f}  {where[0]} {format_metrics(scores)}"
             f"  {history[-1]['seconds']:.1f}s{'  *' if improved else ''}"
         )
         if cfg.train.patience and since_best >= cfg.train.patience:
-            say(
-                f"early stop: no {cfg.train.select_metric} improvement over the left-out groups for {cfg.train.patience} epochs"
-            )
+            say(f"early stop: no {cfg.train.select_metric} improvement {where[1]} for {cfg.train.patience} epochs")
             break
     assert best is not None
     return history, best[2], best[1]
@@ -304,33 +320,17 @@ def train(
             f"{cfg.model.name}: {params:,} parameters; {bundle.source}: train {len(fit.items)} dialogues, "
             f"valid {len(valid_items)} dialogues, test {len(test_items)} dialogues"
         )
-        history = []
-        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-        since_best = 0
-        for epoch in range(1, cfg.train.epochs + 1):
-            t0 = time.perf_counter()
-            losses = fit.epoch(f"epoch {epoch}/{cfg.train.epochs}")
-            valid = score(fit.scored, valid_items, names)
-            row = epoch_row(epoch, losses, valid, time.perf_counter() - t0)
-            history.append(row)
-            current = valid[cfg.train.select_metric]
-            improved = best is None or current > best[0]
-            if improved:
-                best = (current, epoch, {k: v.detach().clone() for k, v in fit.scored.state_dict().items()})
-                since_best = 0
-            else:
-                since_best += 1
-            say(
-                f"epoch {epoch:3d}  loss {row['train_total']:.4f}  valid {format_metrics(valid)}"
-                f"  {row['seconds']:.1f}s{'  *' if improved else ''}"
-            )
-            if cfg.train.patience and since_best >= cfg.train.patience:
-                say(f"early stop: no {cfg.train.select_metric} improvement on valid for {cfg.train.patience} epochs")
-                break
-        assert best is not None
-        model.load_state_dict(best[2])
+
+        def step(epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
+            return fit.epoch(f"epoch {epoch}/{cfg.train.epochs}"), score(fit.scored, valid_items, names)
+
+        def weights(_: dict[str, Any]) -> dict[str, torch.Tensor]:
+            return {k: v.detach().clone() for k, v in fit.scored.state_dict().items()}
+
+        history, kept, best_epoch = run_epochs(cfg, step, weights, ("valid", "on valid"), say)
+        model.load_state_dict(kept)
         model.eval()
-        valid, best_epoch = score(model, valid_items, names), best[1]
+        valid = score(model, valid_items, names)
     metrics = {
         "valid": valid,
         "test": score(model, test_items, names),  # the only time the test split is scored
