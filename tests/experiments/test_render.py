@@ -13,6 +13,7 @@ from lpgnet.cli import main
 from lpgnet.experiments import runner as exp_mod
 from lpgnet.experiments.render import build_sections, join_sections
 from lpgnet.experiments.runner import run_experiment
+from lpgnet.training.metrics import HEADLINE
 
 
 def results_page(manifest, **kw) -> str:
@@ -333,3 +334,31 @@ def test_the_selection_table_correlates_selection_and_test_scores_across_runs(tm
     r = float(np.corrcoef(sel, test)[0, 1])
     assert f"| X | crossval | 4 | 73.00 ± 2.58 | 62.75 ± 2.50 | +10.25 | {r:+.2f} |" in text
     assert "| Y | not run yet |" in text
+
+
+def test_a_study_table_says_whether_valid_tracks_test_across_its_rows(tmp_path):
+    from lpgnet.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: linear}\n")
+    means = {"a": (0.80, 0.70), "b": (0.82, 0.69), "c": (0.84, 0.72)}
+    for key, (v, t) in means.items():
+        block = lambda x: {k: {"mean": x, "std": 0.0, "n": 1} for k in HEADLINE}  # noqa: E731
+        (tmp_path / "runs" / "s" / key).mkdir(parents=True)
+        (tmp_path / "runs" / "s" / key / "summary.json").write_text(
+            json.dumps(
+                {
+                    "runs": [{"seed": 0}],
+                    "seeds": [0],
+                    "folds": None,
+                    "config_yaml": dump_config(load_config(cfg)),
+                    "valid": block(v),
+                    "test": block(t),
+                }
+            )
+        )
+    rows = ", ".join(f"{{name: {k}, key: {k}, config: {cfg}, seeds: 1}}" for k in means)
+    m = tmp_path / "m.yaml"
+    m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: s, kind: study, title: S, rows: [{rows}]}}\n")
+    r = float(np.corrcoef([0.80, 0.82, 0.84], [0.70, 0.69, 0.72])[0, 1])
+    assert f"Across these 3 rows, mean valid wF1 and mean test wF1 correlate at r = {r:+.2f}" in results_page(m)

@@ -109,6 +109,8 @@ def render_table(table: Table, src: Sources) -> str:
                     + " | ".join((["", ""] if study else []) + cells + ([""] if not study else []))
                     + " |"
                 )
+    if table.kind == "study":
+        lines += _study_correlation(summaries)
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, row_dir(src.runs, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
@@ -188,6 +190,20 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
             f"| {gap:+.2f} | {'–' if r is None else f'{r:+.2f}'} |"
         )
     return lines
+
+
+def _study_correlation(summaries) -> list[str]:
+    """Whether choosing among these rows by their validation score would track test: the
+    correlation of mean valid wF1 and mean test wF1 across the rows (after the fact)."""
+    done = [s for _, s in summaries if s is not None]
+    r = pearson([s["valid"]["weighted_f1"]["mean"] for s in done], [s["test"]["weighted_f1"]["mean"] for s in done])
+    if r is None:
+        return []
+    return [
+        "",
+        f"Across these {len(done)} rows, mean valid wF1 and mean test wF1 correlate at r = {r:+.2f} "
+        "(Pearson; computed after the fact, not used to choose).",
+    ]
 
 
 def _per_class(summaries, stale: dict[str, str]) -> list[str]:
