@@ -209,3 +209,25 @@ def test_cache_entries_get_the_usual_file_permissions(tmp_path):
 
     save_entry(tmp_path / "e.safetensors", ["u"], np.zeros((1, 3), np.float32), {})
     assert os.stat(tmp_path / "e.safetensors").st_mode & 0o777 == 0o666 & ~_UMASK
+
+
+def test_crossfit_by_group_gives_each_group_its_own_part():
+    """With crossfit_by group, a session is embedded by an encoder fine-tuned on the other
+    sessions only (its speakers unseen, as the test session's)."""
+    from conftest import dialogue
+    from lpgnet.config import FinetuneConfig, TextEncoderConfig
+    from lpgnet.errors import DataError
+    from lpgnet.features.text import crossfit_parts
+
+    train = [dialogue() for _ in range(6)]
+    for d, g in zip(train, ["1", "2", "1", "3", "2", "3"]):
+        d.group = g
+    cfg = TextEncoderConfig(finetune=FinetuneConfig(enabled=True, crossfit_folds=5, crossfit_by="group"))
+    parts, k = crossfit_parts(train, cfg, "x.jsonl")
+    assert k == 3 and parts.tolist() == [0, 1, 0, 2, 1, 2]
+    train[0].group = None
+    with pytest.raises(DataError, match="crossfit_by 'group'"):
+        crossfit_parts(train, cfg, "x.jsonl")
+    by_dialogue = TextEncoderConfig(finetune=FinetuneConfig(enabled=True, crossfit_folds=3))
+    parts, k = crossfit_parts(train, by_dialogue, "x.jsonl")
+    assert k == 3 and sorted(parts.tolist()) == [0, 0, 1, 1, 2, 2]

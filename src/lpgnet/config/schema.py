@@ -51,6 +51,11 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     warmup: float = 0.1  # fraction of steps with linearly rising lr, then linear decay
     crossfit_folds: int = 0  # 0 = embed training dialogues with the encoder that saw them
+    # How training dialogues are split for cross-fitting: "dialogue" -- crossfit_folds
+    # seeded folds of whole dialogues; "group" -- one fold per group (data.group_field,
+    # IEMOCAP: session), so a session is embedded by an encoder that never saw its
+    # speakers, as the test session is (what leave-one-session-out selection needs).
+    crossfit_by: Literal["dialogue", "group"] = "dialogue"
     seed: int = 0
 
     def validate(self, where: str) -> None:

@@ -243,6 +243,8 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
     }
     if cfg.finetune.enabled:
         spec["finetune"] = asdict(cfg.finetune)
+        if cfg.finetune.crossfit_by == "dialogue":  # the default: caches from before the field keep their key
+            del spec["finetune"]["crossfit_by"]
         # The training dialogues in order (cross-fit folds follow it) with their labels:
         # another label column or label set gives another key.
         spec["train"] = cache.cache_key(
@@ -261,7 +263,7 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
         log(
             f"text features: computing ({cfg.encoder}, {cfg.pooling} pooling"
             + (
-                f", fine-tuned{f', {cfg.finetune.crossfit_folds}-fold cross-fit' if cfg.finetune.crossfit_folds else ''}"
+                f", fine-tuned{_crossfit_words(cfg) if cfg.finetune.crossfit_folds else ''}"
                 if cfg.finetune.enabled
                 else ""
             )
@@ -302,6 +304,30 @@ def _save_encoder(model: torch.nn.Module, tokenizer, folder: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _crossfit_words(cfg: TextEncoderConfig) -> str:
+    return (
+        ", cross-fit by group"
+        if cfg.finetune.crossfit_by == "group"
+        else f", {cfg.finetune.crossfit_folds}-fold cross-fit"
+    )
+
+
+def crossfit_parts(train: list, cfg: TextEncoderConfig, source: str) -> tuple[np.ndarray, int]:
+    """Each training dialogue's cross-fit part and the number of parts: seeded folds of
+    whole dialogues, or (``crossfit_by: group``) one part per group."""
+    if cfg.finetune.crossfit_by == "group":
+        groups = [d.group for d in train]
+        names = sorted({g for g in groups if g is not None})
+        if None in groups or len(names) < 2:
+            raise DataError(
+                f"{source}: data.text_encoder.finetune.crossfit_by 'group' needs every training dialogue in a group "
+                f"(data.group_field) and at least 2 groups; found {len(names)}"
+            )
+        return np.asarray([names.index(g) for g in groups]), len(names)
+    k = cfg.finetune.crossfit_folds
+    return np.random.default_rng(cfg.finetune.seed).permutation(len(train)) % k, k
+
+
 def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: Path | None = None) -> np.ndarray:
     num_classes = len(bundle.label_names)
     if not cfg.finetune.enabled:
@@ -321,7 +347,7 @@ def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: 
     # ... and, cross-fitted, each training part is embedded by an encoder that did not see it.
     k = cfg.finetune.crossfit_folds
     if k:
-        fold_of = np.random.default_rng(cfg.finetune.seed).permutation(len(train)) % k
+        fold_of, k = crossfit_parts(train, cfg, bundle.source)
         for j in range(k):
             seen = [d for d, f in zip(train, fold_of) if f != j]
             held = [d for d, f in zip(train, fold_of) if f == j]

@@ -3,9 +3,16 @@
 ``train.selection: crossval`` uses every training dialogue for selection: leave one group
 out (IEMOCAP: one of the training sessions, from ``data.group_field``), train on the
 others, score the left-out group. Dialogues without groups fall back to ``train.cv_folds``
-folds of whole dialogues, seeded. Text features need no extra work for this: cross-fitted
-text features (``finetune.crossfit_folds``) embed every training dialogue with an encoder
-that never saw it, so a left-out group's features are out-of-fold as well.
+folds of whole dialogues, seeded.
+
+Fine-tuned text features need care. Cross-fitting by dialogue
+(``finetune.crossfit_folds``) embeds every training dialogue with an encoder that never
+saw *that dialogue*, but that encoder did see other dialogues of the same session, with
+the same two speakers and their labels: a left-out session is then easier than the test
+session, whose speakers the encoder never met. Cross-fitting by group
+(``finetune.crossfit_by: group``) embeds each session with an encoder fine-tuned on the
+other sessions only, so each left-out session is as unseen as the test one; the
+cross-validated configs use it.
 """
 
 from __future__ import annotations
