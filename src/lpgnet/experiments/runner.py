@@ -123,11 +123,12 @@ def splits_of(runs: list[dict[str, Any]]) -> list[str]:
 
 def _finished(run_dir: Path, cfg: RunConfig, fingerprint: str, overwrite: bool) -> dict[str, Any] | None:
     """The metrics of a finished run of exactly this config on exactly this data, or None."""
-    run, saved = RunDir(run_dir), RunDir(run_dir).config_text()
+    run = RunDir(run_dir)
     try:
         metrics = run.metrics()
     except RunDirError:
         return None  # not finished (or its files are unreadable): train it
+    saved = run.config_text()
     if saved is None:
         return None
     # The saved config has the data-derived sizes filled in: compare it with ours, filled the same way.
