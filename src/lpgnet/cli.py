@@ -248,10 +248,6 @@ def _serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(
-        f"serving {args.run} on http://{args.host}:{args.port} (GET /health, POST /predict, POST /sessions)",
-        file=sys.stderr,
-    )
     serve(
         args.run,
         args.host,

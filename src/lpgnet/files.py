@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .errors import RunDirError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -26,6 +28,10 @@ _UMASK = _umask()  # read once, at import: os.umask can only be read by setting 
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it replaces ``target`` only on success."""
     target = Path(target)
+    if target.is_dir():
+        raise RunDirError(f"{target}: is a directory; expected a file path to write")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise RunDirError(f"{target.parent}: is a file; expected a directory to write {target.name} into")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

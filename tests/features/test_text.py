@@ -133,9 +133,9 @@ def test_fine_tuning_sees_training_dialogues_only(tmp_path, tiny_bert, monkeypat
     seen: list[list[str]] = []
     real = text_mod.finetune
 
-    def spy(path, texts, labels, num_classes, cfg, desc=""):
+    def spy(path, texts, labels, num_classes, cfg, desc="", log=None):
         seen.append(list(texts))
-        return real(path, texts, labels, num_classes, cfg, desc)
+        return real(path, texts, labels, num_classes, cfg, desc, log)
 
     monkeypatch.setattr(text_mod, "finetune", spy)
     cfg = config(
@@ -145,7 +145,10 @@ def test_fine_tuning_sees_training_dialogues_only(tmp_path, tiny_bert, monkeypat
         "data.text_encoder.finetune.epochs=1",
         f"data.text_encoder.finetune.crossfit_folds={folds}",
     )
-    bundle = load_data(cfg)
+    lines: list[str] = []
+    bundle = load_data(cfg, log=lines.append)
+    # a line per fine-tuning epoch, so a long step can be followed in a log without a terminal
+    assert sum("epoch 1/1 done" in line for line in lines) == 1 + folds
     train_texts = [t for d in bundle.splits["train"] for t in d.texts]
     held_texts = {t for s in ("valid", "test") for d in bundle.splits[s] for t in d.texts} - set(train_texts)
     assert len(seen) == 1 + folds

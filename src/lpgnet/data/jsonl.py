@@ -14,7 +14,9 @@ Every problem is reported with the file, the line number and the field.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -26,24 +28,76 @@ from ..files import file_sha256
 from .conversation import IGNORE, DataBundle, Dialogue
 
 
+def read_text(path: Path, what: str = "conversation file") -> str:
+    """A UTF-8 text file (a byte-order mark is skipped); a missing, unreadable or
+    non-UTF-8 file is a one-line DataError naming the line."""
+    if not path.exists():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); save the file as UTF-8"
+        ) from None
+
+
 def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line."""
-    if not path.exists():
-        raise DataError(f"{path}: conversation file not found")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
-            rows.append((lineno, obj))
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
+        rows.append((lineno, obj))
     if not rows:
         raise DataError(f"{path}: no utterances (empty file)")
+    return rows
+
+
+def read_conversations(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line, utterance) from a JSONL file or a CSV with a header (text, audio_path,
+    dialog_id, turn, speaker columns; feature columns as JSON lists)."""
+    if path.suffix.lower() != ".csv":
+        return read_jsonl(path)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    if not reader.fieldnames:
+        raise DataError(f"{path}: empty CSV (no header)")
+    rows = []
+    try:
+        for rec in reader:
+            lineno = reader.line_num
+            u: dict[str, Any] = {}
+            for k, v in rec.items():
+                if k is None or v is None or v == "":
+                    continue
+                if k == "turn":
+                    try:
+                        u[k] = int(v)
+                    except ValueError:
+                        raise DataError(f"{path}:{lineno}: column 'turn': expected an integer, got {v!r}") from None
+                elif v.lstrip().startswith("["):
+                    try:
+                        u[k] = json.loads(v)
+                    except json.JSONDecodeError:
+                        raise DataError(f"{path}:{lineno}: column {k!r}: not a JSON list of numbers") from None
+                else:
+                    u[k] = v
+            rows.append((lineno, u))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+    if not rows:
+        raise DataError(f"{path}: no utterances")
     return rows
 
 

@@ -154,7 +154,13 @@ def encoder_spec(cfg: TextEncoderConfig) -> dict:
 
 
 def finetune(
-    path: Path, texts: list[str], labels: np.ndarray, num_classes: int, cfg: TextEncoderConfig, desc: str = "fine-tune"
+    path: Path,
+    texts: list[str],
+    labels: np.ndarray,
+    num_classes: int,
+    cfg: TextEncoderConfig,
+    desc: str = "fine-tune",
+    log: Callable[[str], None] | None = None,
 ) -> tuple[torch.nn.Module, object]:
     """A fresh copy of the encoder fine-tuned for utterance classification on (texts, labels).
 
@@ -176,6 +182,7 @@ def finetune(
     y = torch.as_tensor(labels, dtype=torch.long)
     lengths = [len(t) for t in texts]
     model.train()
+    start = time.perf_counter()
     for epoch in range(ft.epochs):
         bar = tqdm(
             batch_indices(lengths, ft.batch_size, rng, merge_single=False),
@@ -194,6 +201,10 @@ def finetune(
             opt.step()
             sched.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if log is not None:  # a line per epoch, so a long step can be followed in a log file too
+            log(
+                f"{desc}: epoch {epoch + 1}/{ft.epochs} done, last loss {loss.item():.3f}, {time.perf_counter() - start:.0f} s"
+            )
     return model.eval(), tokenizer
 
 
@@ -270,7 +281,7 @@ def text_features(bundle, cfg: TextEncoderConfig, data_file: str | Path, log: Ca
             + f") -> {entry}"
         )
         start = time.perf_counter()
-        features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep)
+        features = _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep, log)
         seconds = time.perf_counter() - start
         cache.save_entry(
             entry, ids, features, {**spec, "seconds": round(seconds, 1), "threads": torch.get_num_threads()}
@@ -328,7 +339,9 @@ def crossfit_parts(train: list, cfg: TextEncoderConfig, source: str) -> tuple[np
     return np.random.default_rng(cfg.finetune.seed).permutation(len(train)) % k, k
 
 
-def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: Path | None = None) -> np.ndarray:
+def _compute(
+    encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: Path | None = None, log: Callable | None = None
+) -> np.ndarray:
     num_classes = len(bundle.label_names)
     if not cfg.finetune.enabled:
         model, tokenizer = load_encoder(encoder_path)
@@ -336,7 +349,9 @@ def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: 
     position = {u: i for i, u in enumerate(ids)}
     features = np.zeros((len(ids), 0), np.float32)
     # The encoder that saw every training dialogue embeds validation and test ...
-    model, tokenizer = finetune(encoder_path, *_labelled(train), num_classes, cfg, desc="fine-tune (all train)")
+    model, tokenizer = finetune(
+        encoder_path, *_labelled(train), num_classes, cfg, desc="fine-tune (all train)", log=log
+    )
     if keep is not None:
         _save_encoder(model, tokenizer, keep)
     in_train = {id(d) for d in train}
@@ -352,7 +367,7 @@ def _compute(encoder_path, cfg, bundle, train, all_dialogues, ids, texts, keep: 
             seen = [d for d, f in zip(train, fold_of) if f != j]
             held = [d for d, f in zip(train, fold_of) if f == j]
             model, tokenizer = finetune(
-                encoder_path, *_labelled(seen), num_classes, cfg, desc=f"fine-tune (fold {j + 1}/{k})"
+                encoder_path, *_labelled(seen), num_classes, cfg, desc=f"fine-tune (fold {j + 1}/{k})", log=log
             )
             fold_ids, fold_texts = _flat(held)
             parts.append((fold_ids, encode(model, tokenizer, fold_texts, cfg)))

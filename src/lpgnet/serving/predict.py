@@ -22,7 +22,6 @@ the best answer available so far (later utterances may still change it).
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,17 @@ import torch
 from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
 from ..data.conversation import IGNORE, Dialogue
-from ..data.jsonl import read_jsonl
+from ..data.jsonl import read_conversations
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
 from ..features.text import encode, load_encoder, resolve_encoder
 from ..models.base import speaker_scheme
 from ..models.checkpoint import WEIGHTS_NAME
 from ..runs import CONFIG_FILE, FINISHED_MARKER, RunDir
+
+# Larger feature values are refused: float32 attention over them overflows to NaN
+# (z-scored training features are a few units; raw scales such as eGeMAPS reach 1e4).
+MAX_ABS = 1e6
 
 
 @dataclass
@@ -96,7 +99,12 @@ def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
         enc.audio = AudioEncoderConfig(**{k: v for k, v in recorded[d.audio_feature].items() if k != "modality"})
     for m, f in (("text", d.text_feature), ("audio", d.audio_feature)):
         if getattr(enc, m) is None and m not in enc.why:
-            enc.why[m] = f"no record of the encoder behind field {f!r}: give precomputed {m} vectors in {f!r}"
+            field_name = f or f"{m}_emb"
+            came = f"came precomputed in field {f!r}" if f else "came with the data, not from an encoder"
+            enc.why[m] = (
+                f"the run has no {m} encoder on record (its {m} features {came}): "
+                f"give precomputed {m} vectors in field {field_name!r}"
+            )
     return enc
 
 
@@ -115,6 +123,9 @@ class Predictor:
         self.fields = {"text": cfg.data.text_feature or "text_emb", "audio": cfg.data.audio_feature or "audio_emb"}
         self.dims = {"text": model.config.d_text, "audio": model.config.d_audio}
         self.encoders = _run_encoders(cfg, metrics or {})
+        # whether an utterance may name a recording to read (not in the service: a client
+        # must not make the server read its files)
+        self.accepts_paths = True
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
@@ -149,6 +160,12 @@ class Predictor:
                             f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
                             f"numbers (the run's {m} feature size), got {got}"
                         )
+                    huge = next((x for x in v if abs(x) > MAX_ABS), None)  # inf too; NaN passes (missing)
+                    if huge is not None:
+                        raise DataError(
+                            f"{where}: utterance {i}: field {f!r}: value {huge!r} is not a usable feature "
+                            f"(expected finite numbers of magnitude at most {MAX_ABS:g}; NaN marks a missing value)"
+                        )
                     arrays[m][i] = v
                 elif m == "text" and isinstance(u.get("text"), str):
                     raw["text"].append((i, u["text"]))
@@ -172,8 +189,9 @@ class Predictor:
         missing = [[m for m in self.modalities if np.isnan(arrays[m][i]).any()] for i in range(n)]
         for i, miss in enumerate(missing):
             if len(miss) == len(self.modalities):
-                names = " or ".join(f"{self.fields[m]!r}" for m in self.modalities if self.fields[m])
-                raise DataError(f"{where}: utterance {i}: no input at all (expected {names}, 'text' or 'audio_path')")
+                raw_fields = ["text"] + (["audio_path"] if self.accepts_paths else [])
+                names = ", ".join([repr(self.fields[m]) for m in self.modalities] + [repr(r) for r in raw_fields])
+                raise DataError(f"{where}: utterance {i}: no input at all (expected one of {names})")
         return arrays, missing
 
     # ------------------------------------------------------------------ prediction
@@ -199,6 +217,11 @@ class Predictor:
         audio = batch.audio if "audio" in self.modalities else None
         out = self.model(text, audio, batch.mask, **batch.model_kwargs(self.model.config))
         probs = out.logits.softmax(-1)[0]
+        if not torch.isfinite(probs).all():  # never a silent NaN: say so instead
+            raise DataError(
+                f"{where}: the model's output is not finite for these inputs (features far outside the range it "
+                "was trained on?)"
+            )
         gates = out.alpha[0] if out.alpha is not None and len(self.modalities) > 1 else None
         result = []
         for i, u in enumerate(utterances):
@@ -259,41 +282,6 @@ class StreamingSession:
         ]
         self.history.append(utterance)
         return prediction
-
-
-def read_conversations(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line, utterance) from a JSONL file or a CSV with a header (text, audio_path,
-    dialog_id, turn, speaker columns; feature columns as JSON lists)."""
-    if path.suffix.lower() != ".csv":
-        return read_jsonl(path)
-    if not path.exists():
-        raise DataError(f"{path}: conversation file not found")
-    rows = []
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames:
-            raise DataError(f"{path}: empty CSV (no header)")
-        for lineno, rec in enumerate(reader, 2):
-            u: dict[str, Any] = {}
-            for k, v in rec.items():
-                if k is None or v is None or v == "":
-                    continue
-                if k == "turn":
-                    try:
-                        u[k] = int(v)
-                    except ValueError:
-                        raise DataError(f"{path}:{lineno}: column 'turn': expected an integer, got {v!r}") from None
-                elif v.lstrip().startswith("["):
-                    try:
-                        u[k] = json.loads(v)
-                    except json.JSONDecodeError:
-                        raise DataError(f"{path}:{lineno}: column {k!r}: not a JSON list of numbers") from None
-                else:
-                    u[k] = v
-            rows.append((lineno, u))
-    if not rows:
-        raise DataError(f"{path}: no utterances")
-    return rows
 
 
 def check_predict_args(run: str, inp: str) -> None:

@@ -16,6 +16,8 @@ read files a client names.
 
 # (no "from __future__ import annotations": FastAPI reads the request model from the real annotations)
 import logging
+import socket
+import sys
 import threading
 import uuid
 from collections import OrderedDict
@@ -37,6 +39,7 @@ def create_app(
         from pydantic import BaseModel, Field
     except ImportError:
         raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
+    predictor.accepts_paths = False  # its messages then never suggest audio_path
 
     class Conversation(BaseModel):
         utterances: list[dict[str, Any]] = Field(min_length=1, max_length=max_utterances)
@@ -135,5 +138,18 @@ def serve(run: str, host: str = "127.0.0.1", port: int = 8000, **limits: Any) ->
         import uvicorn
     except ImportError:
         raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
+    check_port(host, port)
     app = create_app(Predictor.from_run(run), **limits)
+    print(f"serving {run} on http://{host}:{port} (GET /health, POST /predict, POST /sessions)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken before anything is loaded or announced."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
