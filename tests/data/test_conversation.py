@@ -21,8 +21,18 @@ from lpgnet.data.conversation import IGNORE, carve_validation
         ),
         (lambda: dialogue(labels=[0, 7, 1]), "label 7 at utterance 1 is outside the label set"),
         (
-            lambda: Dialogue("d1", np.full((3, 4), np.nan, np.float32), np.zeros((3, 2), np.float32), np.zeros(3, int)),
-            "field 'text': NaN or inf in utterance 0",
+            lambda: Dialogue("d1", np.full((3, 4), np.inf, np.float32), np.zeros((3, 2), np.float32), np.zeros(3, int)),
+            "field 'text': infinite or huge value .* in utterance 0",
+        ),
+        (
+            lambda: Dialogue("d1", np.full((3, 4), 1e7, np.float32), np.zeros((3, 2), np.float32), np.zeros(3, int)),
+            "field 'text': infinite or huge value",
+        ),
+        (
+            lambda: Dialogue(
+                "d1", np.full((3, 4), np.nan, np.float32), np.full((3, 2), np.nan, np.float32), np.zeros(3, int)
+            ),
+            "utterance 0 has neither text nor audio features",
         ),
         (
             lambda: Dialogue("d1", np.zeros((2, 4), np.float32), np.zeros((3, 2), np.float32), np.zeros(3, int)),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from lpgnet import DataError, load_config, train
 from lpgnet.cli import main
@@ -152,3 +154,62 @@ def test_jsonl_source_needs_its_fields():
 
     with pytest.raises(ConfigError, match="data.path: required when data.source is jsonl"):
         load_config(None, ["data.source=jsonl"])
+
+
+def test_training_data_may_miss_a_modality_as_prediction_may(tmp_path):
+    """null, an absent field or NaN marks a missing vector in training data too (as in
+    `lpgnet predict`); it trains, standardised with the utterances that have it."""
+    from lpgnet import load_config, train
+
+    rows = []
+    for d in range(8):
+        for t in range(4):
+            y = (d + t) % 2
+            audio = None if t == 1 else ([float("nan")] * 2 if t == 2 else [y - 0.5, 1.0])
+            row = {"dialog_id": f"d{d}", "turn": t, "label": "ab"[y], "tf": [float(y), 0.5, -y / 2]}
+            if t != 3:
+                row["af"] = audio
+            rows.append(row)
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "s.json").write_text(json.dumps({"p": {"train": [f"d{i}" for i in range(6)], "test": ["d6", "d7"]}}))
+    bundle = load_jsonl_bundle(path, tmp_path / "s.json", "p", "label", None, {"text": "tf", "audio": "af"})
+    d0 = bundle.splits["train"][0]
+    assert np.isnan(d0.audio[1:]).all() and not np.isnan(d0.audio[0]).any()
+    stats = bundle.input_stats("train")
+    assert torch.isfinite(stats["audio"][0]).all() and torch.isfinite(stats["audio"][1]).all()
+    cfg = load_config(
+        None,
+        [
+            "data.source=jsonl",
+            f"data.path={path}",
+            f"data.splits={tmp_path / 's.json'}",
+            "data.protocol=p",
+            "data.text_feature=tf",
+            "data.audio_feature=af",
+            "train.epochs=2",
+            "train.progress=false",
+            "model.d_model=8",
+            "model.heads=2",
+        ],
+    )
+    metrics = train(cfg, log=lambda m: None).metrics
+    assert np.isfinite(metrics["test"]["loss"])
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("1e400", "value inf is not a usable feature"),
+        ("2e6", "value 2000000.0 is not a usable feature"),
+        ('"x"', "expected a non-empty list of numbers"),
+    ],
+)
+def test_bad_feature_values_name_the_file_line_and_field(tmp_path, value, message):
+    path = tmp_path / "c.jsonl"
+    path.write_text(
+        '{"dialog_id": "a", "turn": 0, "session": 1, "label": "x", "af": [1.0, 2.0]}\n'
+        f'{{"dialog_id": "a", "turn": 1, "session": 1, "label": "x", "af": [{value}, 2.0]}}\n'
+    )
+    with pytest.raises(DataError, match=rf"{path}:2: field 'af': {message}"):
+        load_jsonl_bundle(path, None, "loso-1", "label", None, {"text": None, "audio": "af"})

@@ -56,7 +56,7 @@ def test_an_utterance_with_no_input_or_a_wrong_vector_is_a_clear_error(tmp_path)
         match="utterance 0: field 'af': expected a list of 3 numbers \\(the run's audio feature size\\), got a list of",
     ):
         predictor.predict([{"tf": [0.0] * 6, "af": [1.0, 2.0]}])
-    with pytest.raises(Exception, match="raw text given, but no record of the encoder"):
+    with pytest.raises(Exception, match="raw text given, but the run has no text encoder on record"):
         predictor.predict([{"text": "hello", "af": [0.0] * 3}])
 
 

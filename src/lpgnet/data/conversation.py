@@ -17,6 +17,9 @@ from ..errors import DataError
 
 SPLITS = ("train", "valid", "test")
 IGNORE = -100  # label of padding and of unlabelled context utterances (PyTorch's ignore_index)
+# Larger feature values are refused: float32 attention over them overflows to NaN
+# (z-scored features are a few units; raw scales such as eGeMAPS reach 1e4).
+MAX_FEATURE_ABS = 1e6
 
 
 @dataclass
@@ -80,9 +83,19 @@ class DataBundle:
                         raise DataError(
                             f"{where}: field '{name}': expected dimension {self.dims[name]}, got {x.shape[1]}"
                         )
-                    if not np.isfinite(x).all():
-                        bad = int(np.argwhere(~np.isfinite(x))[0][0])
-                        raise DataError(f"{where}: field '{name}': NaN or inf in utterance {bad}")
+                    huge = np.abs(np.nan_to_num(x, nan=0.0)) > MAX_FEATURE_ABS  # inf too; NaN = missing
+                    if huge.any():
+                        bad = int(np.argwhere(huge)[0][0])
+                        raise DataError(
+                            f"{where}: field '{name}': infinite or huge value (above {MAX_FEATURE_ABS:g}) in "
+                            f"utterance {bad}; NaN marks a missing vector"
+                        )
+                if self.dims["text"] and self.dims["audio"]:
+                    gone = np.isnan(d.text).any(1) & np.isnan(d.audio).any(1)
+                    if gone.any():
+                        raise DataError(
+                            f"{where}: utterance {int(np.argmax(gone))} has neither text nor audio features"
+                        )
                 bad_labels = (d.labels != IGNORE) & ((d.labels < 0) | (d.labels >= num_classes))
                 if bad_labels.any():
                     i = int(np.argmax(bad_labels))
@@ -108,7 +121,9 @@ def feature_stats(dialogues: list[Dialogue]) -> dict[str, tuple[torch.Tensor, to
     stats = {}
     for m in ("text", "audio"):
         x = np.concatenate([getattr(d, m) for d in dialogues], axis=0).astype(np.float64)
-        stats[m] = (torch.tensor(x.mean(0), dtype=torch.float32), torch.tensor(x.std(0), dtype=torch.float32))
+        x = x[~np.isnan(x).any(1)]  # utterances missing this modality do not count
+        mean, std = (x.mean(0), x.std(0)) if len(x) else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        stats[m] = (torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
     return stats
 
 

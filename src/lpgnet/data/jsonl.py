@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import file_sha256
-from .conversation import IGNORE, DataBundle, Dialogue
+from .conversation import IGNORE, MAX_FEATURE_ABS, DataBundle, Dialogue
 
 
 def read_text(path: Path, what: str = "conversation file") -> str:
@@ -101,15 +101,40 @@ def read_conversations(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def _feature(path: Path, lineno: int, obj: dict, field: str) -> list[float]:
+def _feature(path: Path, lineno: int, obj: dict, field: str) -> list[float] | None:
+    """An utterance's feature vector, or None when it has none (absent or null: the
+    modality is missing there, as in prediction). NaN values mark a missing vector too;
+    infinite or huge values are refused."""
     value = obj.get(field)
+    if value is None:
+        return None
     if (
         not isinstance(value, list)
         or not value
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
-        raise DataError(f"{path}:{lineno}: field '{field}': expected a non-empty list of numbers, got {value!r:.60}")
+        raise DataError(
+            f"{path}:{lineno}: field '{field}': expected a non-empty list of numbers (or null: missing), "
+            f"got {value!r:.60}"
+        )
+    huge = next((v for v in value if abs(v) > MAX_FEATURE_ABS), None)  # inf too; NaN passes (missing)
+    if huge is not None:
+        raise DataError(
+            f"{path}:{lineno}: field '{field}': value {huge!r} is not a usable feature (expected finite numbers "
+            f"of magnitude at most {MAX_FEATURE_ABS:g}; null or NaN marks a missing vector)"
+        )
     return value
+
+
+def _feature_size(path: Path, rows: list[tuple[int, dict[str, Any]]], field: str) -> tuple[int, int]:
+    """(vector length, line it was read from): the first utterance that has the field
+    sets it, so utterances without it can be filled as missing."""
+    for lineno, obj in rows:
+        if obj.get(field) is not None:
+            value = _feature(path, lineno, obj, field)
+            assert value is not None
+            return len(value), lineno
+    raise DataError(f"{path}: field '{field}': no utterance has it (expected a list of numbers per utterance)")
 
 
 def read_splits(path: Path, protocol: str) -> dict[str, list[str]]:
@@ -205,6 +230,7 @@ def load_jsonl_bundle(
             raise DataError(f"{path}:{lineno}: field '{label_field}': {label!r} is not in the label set {labels}")
         dialogues.setdefault(obj["dialog_id"], []).append((obj["turn"], lineno, obj))
 
+    sizes = {m: _feature_size(path, rows, field) for m, field in features.items() if field is not None}
     splits: dict[str, list[Dialogue]] = {"train": [], "valid": [], "test": []}
     for dialog_id, utts in dialogues.items():
         if dialog_id not in split_of:
@@ -226,15 +252,16 @@ def load_jsonl_bundle(
             if field is None:
                 feats[m] = np.zeros((len(utts), 0), np.float32)
                 continue
-            vectors = [_feature(path, lineno, obj, field) for _, lineno, obj in utts]
-            sizes = {len(v) for v in vectors}
-            if len(sizes) > 1:
-                lineno = next(u[1] for u, v in zip(utts, vectors) if len(v) != len(vectors[0]))
-                raise DataError(
-                    f"{path}:{lineno}: field '{field}': {len(vectors[0])} values expected (as on line {utts[0][1]}), "
-                    f"got another length"
-                )
-            feats[m] = np.asarray(vectors, dtype=np.float32)
+            dim, first = sizes[m]
+            rows = []
+            for _, lineno, obj in utts:
+                v = _feature(path, lineno, obj, field)
+                if v is not None and len(v) != dim:
+                    raise DataError(
+                        f"{path}:{lineno}: field '{field}': {dim} values expected (as on line {first}), got {len(v)}"
+                    )
+                rows.append([float("nan")] * dim if v is None else v)  # NaN row: the modality is missing here
+            feats[m] = np.asarray(rows, dtype=np.float32)
         splits[split_of[dialog_id]].append(
             Dialogue(
                 dialog_id=dialog_id,

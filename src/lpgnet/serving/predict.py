@@ -32,7 +32,7 @@ import torch
 
 from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
-from ..data.conversation import IGNORE, Dialogue
+from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue
 from ..data.jsonl import read_conversations
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
@@ -40,10 +40,6 @@ from ..features.text import encode, load_encoder, resolve_encoder
 from ..models.base import speaker_scheme
 from ..models.checkpoint import WEIGHTS_NAME
 from ..runs import CONFIG_FILE, FINISHED_MARKER, RunDir
-
-# Larger feature values are refused: float32 attention over them overflows to NaN
-# (z-scored training features are a few units; raw scales such as eGeMAPS reach 1e4).
-MAX_ABS = 1e6
 
 
 @dataclass
@@ -160,11 +156,11 @@ class Predictor:
                             f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
                             f"numbers (the run's {m} feature size), got {got}"
                         )
-                    huge = next((x for x in v if abs(x) > MAX_ABS), None)  # inf too; NaN passes (missing)
+                    huge = next((x for x in v if abs(x) > MAX_FEATURE_ABS), None)  # inf too; NaN passes (missing)
                     if huge is not None:
                         raise DataError(
                             f"{where}: utterance {i}: field {f!r}: value {huge!r} is not a usable feature "
-                            f"(expected finite numbers of magnitude at most {MAX_ABS:g}; NaN marks a missing value)"
+                            f"(expected finite numbers of magnitude at most {MAX_FEATURE_ABS:g}; NaN marks a missing value)"
                         )
                     arrays[m][i] = v
                 elif m == "text" and isinstance(u.get("text"), str):

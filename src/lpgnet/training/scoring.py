@@ -17,14 +17,22 @@ def predict_logits(
     model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64, without: str | None = None
 ) -> list[torch.Tensor]:
     """Eval-mode logits, one N_i×C tensor per dialogue, in the input order; ``without``
-    names a modality to withhold (a missing-modality test)."""
+    names a modality to withhold (a missing-modality test). It is withheld from every
+    utterance that has the other modality; an utterance that lacks the other one keeps it
+    (nothing could be predicted otherwise), and :func:`score` leaves such utterances out."""
     model.eval()
     device = device_of(model)
     out: list[torch.Tensor | None] = [None] * len(items)
     for idx in batch_indices(item_lengths(items), batch_size, rng=None):
         batch = collate([items[i] for i in idx]).to(device)
-        text = None if without == "text" else batch.text
-        audio = None if without == "audio" else batch.audio
+        inputs = {"text": batch.text, "audio": batch.audio}
+        if without is not None:
+            has_other = ~torch.isnan(inputs[_other(without)]).any(-1)
+            withheld = inputs[without]
+            inputs[without] = (
+                None if bool(has_other.all()) else withheld.masked_fill(has_other.unsqueeze(-1), float("nan"))
+            )
+        text, audio = inputs["text"], inputs["audio"]
         logits = model(text, audio, batch.mask, **batch.model_kwargs(model.config)).logits.cpu()
         for row, i in enumerate(idx):
             out[i] = logits[row, : len(items[i].labels)]
@@ -49,7 +57,14 @@ def score(
     """Metrics over the labelled utterances of ``items``, plus the mean task loss."""
     logits = torch.cat(predict_logits(model, items, batch_size, without))
     labels = torch.cat([it.labels for it in items])
+    if without is not None:  # only the utterances the other modality alone can answer
+        has_other = torch.cat([~torch.isnan(getattr(it, _other(without))).any(-1) for it in items])
+        labels = labels.masked_fill(~has_other, IGNORE)
     return _metrics(logits, labels, label_names)
+
+
+def _other(modality: str) -> str:
+    return "audio" if modality == "text" else "text"
 
 
 def _metrics(logits: torch.Tensor, labels: torch.Tensor, label_names: list[str]) -> dict[str, Any]:
