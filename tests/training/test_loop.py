@@ -266,3 +266,38 @@ def test_a_weight_average_is_what_is_scored_and_saved(tmp_path):
     assert any(not torch.equal(kept[k], raw[k]) for k in raw if kept[k].is_floating_point())
     with pytest.raises(ConfigError, match="train.ema"):
         load_config(None, ["train.ema=1.5"])
+
+
+def test_the_size_and_epoch_budget_are_said_before_any_data_is_built(monkeypatch):
+    import lpgnet.training.loop as loop
+
+    said: list[str] = []
+
+    def no_data(cfg, log=None):
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(loop, "load_data", no_data)
+    with pytest.raises(RuntimeError, match="stop here"):
+        train(load_config(None, ["train.epochs=7", "train.patience=2"]), log=said.append)
+    assert said == [
+        f"lpgnet d_model 768: up to 7 epochs, stopping 2 epochs after the best, batch 32, epoch chosen on validation; "
+        f"torch threads {torch.get_num_threads()} (train.threads to change)"
+    ]
+
+
+def test_experiment_threads_apply_before_the_data_is_built(monkeypatch, tmp_path):
+    import lpgnet.experiments.runner as runner
+
+    before, seen = torch.get_num_threads(), []
+
+    def spy(cfg, log=None):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(runner, "load_data", spy)
+    try:
+        with pytest.raises(RuntimeError, match="stop here"):
+            runner.run_experiment(load_config(None, ["train.threads=2"]), tmp_path, [0])
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(before)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..config import RunConfig, dump_config, load_config, same_config
 from ..data.batching import tensorize
 from ..errors import ConfigError, RunDirError
@@ -186,6 +188,8 @@ def run_experiment(
     if folds is not None and (not folds or len(set(folds)) != len(folds)):
         raise ConfigError(f"folds {folds}: expected a non-empty list of distinct folds")
     base = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    if base.train.threads:  # before any data is built: text features are computed here, not in train()
+        torch.set_num_threads(base.train.threads)
     out = Path(out_dir)
     kept = reusable_runs(reuse, base)
     rows: list[dict[str, Any]] = []

@@ -133,6 +133,19 @@ def train_epoch(
     return {k: v / max(count, 1) for k, v in sums.items()}
 
 
+def budget(cfg: RunConfig) -> str:
+    """What is about to be trained, said before any data is built (a config that sets no
+    model size trains the paper's full size: better known before the first epoch)."""
+    width = getattr(cfg.model, "d_model", None)
+    stop = f", stopping {cfg.train.patience} epochs after the best" if cfg.train.patience else ""
+    rule = "cross-validated over the training groups" if cfg.train.selection == "crossval" else "on validation"
+    return (
+        f"{cfg.model.name}{f' d_model {width}' if width else ''}: up to {cfg.train.epochs} epochs{stop}, "
+        f"batch {cfg.train.batch_size}, epoch chosen {rule}; torch threads {torch.get_num_threads()} "
+        "(train.threads to change)"
+    )
+
+
 def as_items(cfg: RunConfig, dialogues: list[Dialogue]) -> list:
     """Model-ready items: one per dialogue, or for LPGNet (Frame) one per labelled
     utterance with its frame sequences."""
@@ -287,6 +300,7 @@ def train(
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    say(budget(cfg))
 
     if data is not None:
         bundle = copy.copy(data)  # a caller's bundle without a validation split gets one carved
