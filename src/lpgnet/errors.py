@@ -10,6 +10,10 @@ from __future__ import annotations
 class LPGNetError(Exception):
     """Base class: a problem with the user's input, config or files (not a bug)."""
 
+    def __init__(self, message: object = "") -> None:
+        # One line, always: a value quoted from the input may itself hold line breaks.
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
+
 
 class ConfigError(LPGNetError):
     """A config file or ``--set`` override that does not match the config dataclasses."""

@@ -127,6 +127,8 @@ def model_config_from_dict(value: Any, source: str) -> Any:
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: model: expected a mapping, got {value!r}")
     name = value.get("name", "lpgnet")
+    if not isinstance(name, str):
+        raise ConfigError(f"{source}: model.name: expected a model name (a string), got {name!r}")
     try:
         cls = model_config_class(name)
     except KeyError as exc:
