@@ -41,6 +41,14 @@ def create_app(
         raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
     predictor.accepts_paths = False  # its messages then never suggest audio_path
 
+    class ErrorBody(BaseModel):
+        error: str  # one line: what is wrong and where
+
+    def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+        """The error answers a route can give, published in its OpenAPI schema."""
+        why = {404: "unknown session", 413: "request too large", 422: "input the model cannot use"}
+        return {code: {"model": ErrorBody, "description": why[code]} for code in codes}
+
     class Conversation(BaseModel):
         utterances: list[dict[str, Any]] = Field(min_length=1, max_length=max_utterances)
 
@@ -83,7 +91,7 @@ def create_app(
             if "audio_path" in u:
                 raise DataError(f"utterances[{i}].audio_path: not accepted by the service; send audio feature vectors")
 
-    @app.get("/health")
+    @app.get("/health", responses=errors(413))
     def health() -> dict[str, Any]:
         return {
             "status": "ok",
@@ -95,13 +103,13 @@ def create_app(
             "max_utterances": max_utterances,
         }
 
-    @app.post("/predict")
+    @app.post("/predict", responses=errors(413, 422))
     def predict(conversation: Conversation) -> dict[str, Any]:
         check(conversation.utterances)
         with lock:
             return {"predictions": predictor.predict(conversation.utterances, where="request")}
 
-    @app.post("/sessions")
+    @app.post("/sessions", responses=errors(413))
     def open_session() -> dict[str, str]:
         sid = uuid.uuid4().hex
         with lock:
@@ -110,7 +118,7 @@ def create_app(
                 sessions.popitem(last=False)  # the oldest session goes
         return {"session_id": sid}
 
-    @app.post("/sessions/{sid}/utterances")
+    @app.post("/sessions/{sid}/utterances", responses=errors(404, 413, 422))
     def add(sid: str, utterance: dict[str, Any]) -> Any:
         check([utterance])
         with lock:
@@ -123,7 +131,7 @@ def create_app(
             sessions.move_to_end(sid)
             return prediction
 
-    @app.delete("/sessions/{sid}")
+    @app.delete("/sessions/{sid}", responses=errors(404, 413))
     def close(sid: str) -> Any:
         with lock:
             if sessions.pop(sid, None) is None:
