@@ -61,7 +61,7 @@ def test_non_utf8_input_is_a_one_line_error_in_predict_and_train(run, tmp_path, 
         ],
         capsys,
     )
-    assert code == 2 and err.startswith(f"error: {bad}:2: not UTF-8 text")
+    assert code == 2 and err.splitlines()[-1].startswith(f"error: {bad}:2: not UTF-8 text")  # after the budget line
     csv_file = tmp_path / "bad.csv"
     csv_file.write_bytes(b"dialog_id,turn,text\na,0,ok\na,1,\xff\n")
     code, err = cli(["predict", "--run", str(run), "--input", str(csv_file)], capsys)
