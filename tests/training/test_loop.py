@@ -148,8 +148,10 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
 )
 def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and message in err and "\n" not in err
+    lines = capsys.readouterr().err.strip().splitlines()
+    # the error is one line, the last; only the run's own log lines (its budget) may come before it
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert all(not line.startswith(("error", "Traceback")) for line in lines[:-1]) and len(lines) <= 2
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
