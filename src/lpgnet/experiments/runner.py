@@ -88,8 +88,16 @@ def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]
         "train_seconds",
         "params",
     ]
-    # data_sha256: which data the run saw, so a summary's runs can be reused (``reuse``) safely
-    return {"seed": seed, "fold": fold, **{k: metrics[k] for k in keys}, "data_sha256": metrics.get("data_sha256")}
+    # data_sha256: which data the run saw, so a summary's runs can be reused (``reuse``) safely;
+    # where and with what it ran, when the run recorded it (runs from before did not)
+    recorded = {k: metrics[k] for k in ("device", "torch", "selection") if k in metrics}
+    return {
+        "seed": seed,
+        "fold": fold,
+        **{k: metrics[k] for k in keys},
+        "data_sha256": metrics.get("data_sha256"),
+        **recorded,
+    }
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:

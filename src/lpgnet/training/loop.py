@@ -365,6 +365,7 @@ def train(
         "data": bundle.source,
         "data_sha256": bundle.fingerprint,
         "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+        "torch": torch.__version__,
         **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
     }
     model.cpu()
