@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import quick_run, write_corpus
 from lpgnet.config import load_config
-from lpgnet.data.jsonl import read_conversations, read_jsonl
+from lpgnet.data.jsonl import read_conversations
 from lpgnet.errors import LPGNetError
 from lpgnet.serving.predict import Predictor
 
@@ -47,32 +47,19 @@ def check_predictions(rows: list[dict]) -> None:
         assert all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probs) and abs(sum(probs) - 1.0) < 1e-4
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 @FUZZ
 @given(st.binary(max_size=400))
-def test_jsonl_reader_on_arbitrary_bytes(tmp_path_factory, data):
-    path = tmp_path_factory.mktemp("j") / "c.jsonl"
+def test_conversation_readers_on_arbitrary_bytes(tmp_path_factory, suffix, data):
+    path = tmp_path_factory.mktemp("r") / f"c{suffix}"
     path.write_bytes(data)
     try:
-        rows = read_jsonl(path)
+        rows = read_conversations(path)  # JSONL or CSV by suffix
     except LPGNetError as exc:
         one_line(exc)
         assert str(path) in str(exc)
     else:
         assert all(isinstance(obj, dict) and line >= 1 for line, obj in rows)
-
-
-@FUZZ
-@given(st.binary(max_size=400))
-def test_csv_reader_on_arbitrary_bytes(tmp_path_factory, data):
-    path = tmp_path_factory.mktemp("c") / "c.csv"
-    path.write_bytes(data)
-    try:
-        rows = read_conversations(path)
-    except LPGNetError as exc:
-        one_line(exc)
-        assert str(path) in str(exc)
-    else:
-        assert all(isinstance(obj, dict) for _, obj in rows)
 
 
 yaml_values = st.recursive(

@@ -102,9 +102,8 @@ def main() -> None:
 
 def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
-    lines: list[str] = []
     env = data["env"]
-    lines += [
+    lines = [
         describe(env) + ".",
         "",
         "| d_model | parameters | batch x frames | train step, s | train peak MB | inference, s | inference peak MB |",

@@ -153,9 +153,8 @@ def main() -> None:
 
 def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
-    lines: list[str] = []
     env = data["env"]
-    lines += [
+    lines = [
         describe(env) + f"; run: {data['run']}.",
         "",
         "| seconds | clients | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",

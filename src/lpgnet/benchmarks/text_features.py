@@ -62,9 +62,8 @@ def main() -> None:
 
 def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
-    lines: list[str] = []
     env = data["env"]
-    lines += [describe(env) + ":", ""]
+    lines = [describe(env) + ":", ""]
     lines += [
         f"- frozen MiniLM, every utterance of the file: {data['frozen_encode_all_seconds']:.0f} s",
         f"- one fine-tuning pass (3 epochs on the training dialogues) + encoding: {data['finetune_3_epochs_plus_encode_seconds']:.0f} s",

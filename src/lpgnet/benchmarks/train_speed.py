@@ -111,9 +111,8 @@ def main() -> None:
 
 def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
-    lines: list[str] = []
     env = data["env"]
-    lines += [
+    lines = [
         describe(env) + f"; measured fp32 matmul throughput {data['matmul_gflops']:.0f} GFLOP/s.",
         "",
     ]

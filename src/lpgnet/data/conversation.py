@@ -22,6 +22,12 @@ IGNORE = -100  # label of padding and of unlabelled context utterances (PyTorch'
 MAX_FEATURE_ABS = 1e6
 
 
+def unusable_value(values: list[float]) -> float | None:
+    """The first value above MAX_FEATURE_ABS in magnitude (infinite ones included), or
+    None; NaN passes, as it marks a missing vector."""
+    return next((v for v in values if abs(v) > MAX_FEATURE_ABS), None)
+
+
 @dataclass
 class Dialogue:
     dialog_id: str

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..files import file_sha256
-from .conversation import IGNORE, MAX_FEATURE_ABS, DataBundle, Dialogue
+from .conversation import IGNORE, MAX_FEATURE_ABS, DataBundle, Dialogue, unusable_value
 
 
 def read_text(path: Path, what: str = "conversation file") -> str:
@@ -117,7 +117,7 @@ def _feature(path: Path, lineno: int, obj: dict, field: str) -> list[float] | No
             f"{path}:{lineno}: field '{field}': expected a non-empty list of numbers (or null: missing), "
             f"got {value!r:.60}"
         )
-    huge = next((v for v in value if abs(v) > MAX_FEATURE_ABS), None)  # inf too; NaN passes (missing)
+    huge = unusable_value(value)
     if huge is not None:
         raise DataError(
             f"{path}:{lineno}: field '{field}': value {huge!r} is not a usable feature (expected finite numbers "

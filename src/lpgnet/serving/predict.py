@@ -32,7 +32,7 @@ import torch
 
 from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
-from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue
+from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue, unusable_value
 from ..data.jsonl import read_conversations
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
@@ -156,7 +156,7 @@ class Predictor:
                             f"{where}: utterance {i}: field {f!r}: expected a list of {self.dims[m]} "
                             f"numbers (the run's {m} feature size), got {got}"
                         )
-                    huge = next((x for x in v if abs(x) > MAX_FEATURE_ABS), None)  # inf too; NaN passes (missing)
+                    huge = unusable_value(v)
                     if huge is not None:
                         raise DataError(
                             f"{where}: utterance {i}: field {f!r}: value {huge!r} is not a usable feature "
