@@ -44,6 +44,7 @@ def test_round_trip_through_yaml(tmp_path):
         ("train:\n  epochs: 0\n", "train.epochs: expected a positive integer"),
         ("loss:\n  tau: 0\n", "loss.tau"),
         ("data:\n  valid_fraction: 1.5\n", "data.valid_fraction"),
+        ("data:\n  context_window: 1\n", "data.context_window: expected a number of utterances >= 2"),
         ("- a\n- b\n", "expected a YAML mapping"),
         ("model: [\n", "not valid YAML at line"),
     ],

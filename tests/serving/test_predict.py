@@ -154,3 +154,26 @@ def test_predict_command_on_jsonl_and_csv(tmp_path, capsys):
     assert "pass --overwrite" in capsys.readouterr().err
     assert main(["predict", "--run", str(run), "--input", str(tmp_path / "nope.jsonl")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_long_conversation_is_answered_window_by_window_in_bounded_memory(tmp_path, causal):
+    from lpgnet.data.windows import context_windows
+
+    rows = write_corpus(tmp_path)  # dialogues of 5 turns: trained as windows of 4 too
+    predictor = Predictor.from_run(quick_run(tmp_path, "data.context_window=4", f"model.causal={str(causal).lower()}"))
+    seen = []
+    predictor.model.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    long = rows[:23]  # one conversation of 23 utterances
+    preds = predictor.predict(long)
+    assert max(seen) == 4 and len(preds) == 23  # the model never saw more than the window
+    for w in context_windows(23, 4, causal):  # each utterance from its own window
+        part = predictor.predict(long[w.start : w.stop])
+        for i in range(w.keep_start, w.keep_stop):
+            np.testing.assert_allclose(
+                list(preds[i]["probs"].values()), list(part[i - w.start]["probs"].values()), atol=1e-6
+            )
+    session = predictor.stream()
+    streamed = [session.add(r) for r in long]
+    assert len(session.history) == 3 and session.seen == 23  # the context kept is bounded too
+    np.testing.assert_allclose(list(streamed[-1]["probs"].values()), list(preds[-1]["probs"].values()), atol=1e-6)

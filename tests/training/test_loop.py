@@ -303,3 +303,34 @@ def test_experiment_threads_apply_before_the_data_is_built(monkeypatch, tmp_path
         assert seen == [2]
     finally:
         torch.set_num_threads(before)
+
+
+def test_long_dialogues_train_and_score_as_windows_counting_each_utterance_once(tmp_path):
+    from lpgnet.data.conversation import IGNORE
+    from lpgnet.training.setup import as_items, load_data
+
+    cfg = load_config(None, [*SMALL, "data.context_window=5"])
+    bundle = load_data(cfg)
+    items = as_items(cfg, bundle.splits["test"])
+    assert max(len(it.labels) for it in items) == 5 < max(len(d) for d in bundle.splits["test"])
+    labelled = sum(int((d.labels != IGNORE).sum()) for d in bundle.splits["test"])
+    result = train(cfg, out_dir=tmp_path / "run", log=lambda m: None)
+    assert sum(map(sum, result.metrics["test"]["confusion_matrix"])) == labelled
+
+
+def test_a_training_batch_never_holds_more_utterance_slots_than_the_bound():
+    import numpy as np
+
+    from lpgnet.registry import build_model
+    from lpgnet.training.loop import train_epoch
+    from lpgnet.training.setup import as_items, load_data, resolve_model_config
+
+    cfg = load_config(None, [*SMALL, "data.context_window=6", "train.max_batch_utterances=20"])
+    bundle = load_data(cfg)
+    resolve_model_config(cfg, bundle)
+    model = build_model(cfg.model)
+    sizes = []
+    model.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0] * args[0].shape[1]))
+    opt = torch.optim.Adam(model.parameters())
+    train_epoch(model, as_items(cfg, bundle.splits["train"]), cfg, opt, np.random.default_rng(0))
+    assert max(sizes) <= 20

@@ -160,6 +160,9 @@ class DataConfig:
     valid_seed: int | None = None
     # z-score each feature with training-split statistics (stored in the checkpoint).
     standardize: bool = True
+    # Bounded memory: a dialogue longer than this many utterances is trained on, scored and
+    # predicted as overlapping windows of this length (lpgnet.data.windows); null = no bound.
+    context_window: int | None = 512
 
     def validate(self, where: str) -> None:
         self.synthetic.validate(f"{where}.synthetic")
@@ -183,6 +186,11 @@ class DataConfig:
             self.text_encoder.validate(f"{where}.text_encoder")
         if not 0.0 < self.valid_fraction < 1.0:
             raise ConfigError(f"{where}.valid_fraction: expected a number in (0, 1), got {self.valid_fraction}")
+        if self.context_window is not None and self.context_window < 2:
+            raise ConfigError(
+                f"{where}.context_window: expected a number of utterances >= 2, or null for no bound; "
+                f"got {self.context_window}"
+            )
 
 
 @dataclass
@@ -213,10 +221,17 @@ class TrainConfig:
     ema: float | None = None
     # Length-bucketed batches: dialogues of similar length share a batch (less padding).
     bucket_by_length: bool = True
+    # Bounded memory: a batch holds at most about this many utterance slots (dialogues x
+    # the longest one's length, windows of data.context_window included); a larger one is
+    # cut in two or more. IEMOCAP's largest batch of 32 (longest dialogue 167) is 5,344.
+    max_batch_utterances: int = 8192
     # Modality dropout: each utterance loses each modality with this probability (never
     # all of them), so the model learns to predict when one is missing. 0 = off.
     modality_dropout: float = 0.0
-    threads: int | None = None  # torch.set_num_threads; null = torch's default
+    # torch.set_num_threads: "auto" = one thread for a model up to d_model 256 (on a busy
+    # 2-core machine torch's default threads made the demo 10x slower; see
+    # benchmarks/results/threads.json), torch's default above; null = torch's default.
+    threads: int | Literal["auto"] | None = "auto"
     progress: bool = True  # tqdm bar per epoch
 
     def validate(self, where: str) -> None:
@@ -233,8 +248,10 @@ class TrainConfig:
             raise ConfigError(f"{where}.ema: expected a decay in (0, 1) or null, got {self.ema}")
         if self.cv_folds < 2:
             raise ConfigError(f"{where}.cv_folds: expected at least 2, got {self.cv_folds}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"{where}.threads: expected a positive integer or null, got {self.threads}")
+        if self.max_batch_utterances < 2:
+            raise ConfigError(f"{where}.max_batch_utterances: expected at least 2, got {self.max_batch_utterances}")
+        if isinstance(self.threads, int) and self.threads < 1:
+            raise ConfigError(f"{where}.threads: expected a positive integer, 'auto' or null, got {self.threads}")
         if not 0.0 <= self.modality_dropout < 0.5:
             # text is dropped for u < p, audio for p <= u < 2p: 2p must stay below 1
             raise ConfigError(

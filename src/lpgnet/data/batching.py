@@ -131,6 +131,12 @@ def item_lengths(items: list) -> list[int]:
     return [len(it.text) if isinstance(it, FrameItem) else len(it.labels) for it in items]
 
 
+def slot_bound(items: list, max_slots: int) -> int | None:
+    """``max_slots`` for batches of dialogues; None for LPGNet (Frame)'s single
+    utterances, whose batches are bounded by their size and ``max_frames`` already."""
+    return None if items and isinstance(items[0], FrameItem) else max_slots
+
+
 def _pad(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
     lengths = torch.tensor([len(x) for x in seqs])
     out = seqs[0].new_zeros(len(seqs), int(lengths.max()), seqs[0].shape[1])
@@ -178,14 +184,20 @@ def batch_indices(
     rng: np.random.Generator | None = None,
     bucket: bool = True,
     merge_single: bool = True,
+    max_slots: int | None = None,
 ) -> list[list[int]]:
     """Index lists of batches of similar length (little padding); ``rng`` None = evaluation
     order (sorted, deterministic), else lengths jittered and batches shuffled each epoch.
-    ``merge_single``: fold a one-item last batch into the one before (BatchNorm needs two)."""
+    ``merge_single``: fold a one-item last batch into the one before (BatchNorm needs two).
+    ``max_slots``: a batch whose padded size (items x its longest item) would exceed it is
+    cut into smaller ones (two items at least), so memory stays bounded however long the
+    items (``train.max_batch_utterances``); batches within it are exactly as without it."""
     idx = np.arange(len(lengths))
     if rng is None:
         order = idx[np.argsort(lengths, kind="stable")] if bucket else idx
-        return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+        return _bounded(
+            [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)], lengths, max_slots
+        )
     if bucket:
         jitter = np.asarray(lengths, dtype=float) * rng.uniform(0.9, 1.1, size=len(lengths))
         order = idx[np.argsort(jitter, kind="stable")]
@@ -195,5 +207,35 @@ def batch_indices(
     if merge_single and len(batches) > 1 and len(batches[-1]) == 1:
         # BatchNorm (6) needs two dialogues for batch statistics: no one-dialogue batch.
         batches[-2].extend(batches.pop())
+    batches = _bounded(batches, lengths, max_slots)
     rng.shuffle(batches)  # type: ignore[arg-type]
     return batches
+
+
+def _bounded(batches: list[list[int]], lengths: list[int], max_slots: int | None) -> list[list[int]]:
+    """Each batch, or its consecutive pieces of at most ``max_slots`` padded slots (at
+    least two items each: a lone last item takes the one before it along, or joins a
+    piece of two)."""
+    if max_slots is None:
+        return batches
+    out = []
+    for batch in batches:
+        pieces: list[list[int]] = []
+        piece: list[int] = []
+        longest = 0
+        for i in batch:
+            if len(piece) >= 2 and (len(piece) + 1) * max(longest, lengths[i]) > max_slots:
+                pieces.append(piece)
+                piece, longest = [], 0
+            piece.append(i)
+            longest = max(longest, lengths[i])
+        if len(piece) == 1 and pieces:  # BatchNorm needs two: borrow the piece before's longest
+            if len(pieces[-1]) > 2:
+                piece.insert(0, pieces[-1].pop())
+            else:
+                pieces[-1] += piece
+                piece = []
+        if piece:
+            pieces.append(piece)
+        out += pieces
+    return out

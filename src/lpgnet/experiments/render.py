@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..benchmarks import efficiency, frame_cost, serve_load, text_features, train_speed
+from ..benchmarks import dialogue_memory, efficiency, frame_cost, serve_load, text_features, threads, train_speed
 from ..config import load_config
 from ..errors import ConfigError
 from ..files import write_text
@@ -37,9 +37,11 @@ from .runner import run_manifest_rows
 # a manifest benchmark's ``kind`` -> the module that measured it and renders its JSON
 BENCHMARKS = {
     "bench": efficiency,
+    "dialogue_memory": dialogue_memory,
     "frame_cost": frame_cost,
     "serve_load": serve_load,
     "text_features": text_features,
+    "threads": threads,
     "train_speed": train_speed,
 }
 

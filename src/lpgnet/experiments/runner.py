@@ -23,18 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..config import RunConfig, dump_config, load_config, same_config
-from ..data.batching import tensorize
 from ..errors import ConfigError, RunDirError
 from ..files import write_json
-from ..models.base import speaker_scheme
 from ..runs import RunDir
 from ..training.loop import train
 from ..training.metrics import SCALARS, mean_std
 from ..training.scoring import score
 from ..training.setup import (
+    apply_threads,
+    as_items,
     load_data,
     resolve_device,
     resolve_model_config,
@@ -161,7 +159,7 @@ def add_missing_modality_scores(run_dir: Path, cfg: RunConfig, bundle: Any, metr
         return metrics
     run = RunDir(run_dir)
     model = run.model()
-    items = tensorize(bundle.splits["test"], speaker_scheme(cfg.model))
+    items = as_items(cfg, bundle.splits["test"])
     metrics = {
         **metrics,
         **{
@@ -196,8 +194,7 @@ def run_experiment(
     if folds is not None and (not folds or len(set(folds)) != len(folds)):
         raise ConfigError(f"folds {folds}: expected a non-empty list of distinct folds")
     base = config if isinstance(config, RunConfig) else load_config(config, overrides)
-    if base.train.threads:  # before any data is built: text features are computed here, not in train()
-        torch.set_num_threads(base.train.threads)
+    apply_threads(base)  # before any data is built: text features are computed here, not in train()
     out = Path(out_dir)
     kept = reusable_runs(reuse, base)
     rows: list[dict[str, Any]] = []

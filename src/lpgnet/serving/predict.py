@@ -34,6 +34,7 @@ from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
 from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue, unusable_value
 from ..data.jsonl import read_conversations
+from ..data.windows import context_windows, window_dialogue
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
 from ..features.text import encode, load_encoder, resolve_encoder
@@ -208,17 +209,12 @@ class Predictor:
             labels=np.full(n, IGNORE),
             speakers=[str(u.get("speaker", "")) for u in utterances],
         )
-        batch = collate(tensorize([dialogue], speaker_scheme(self.model.config)))
-        text = batch.text if "text" in self.modalities else None
-        audio = batch.audio if "audio" in self.modalities else None
-        out = self.model(text, audio, batch.mask, **batch.model_kwargs(self.model.config))
-        probs = out.logits.softmax(-1)[0]
+        probs, gates = self._forward(dialogue)
         if not torch.isfinite(probs).all():  # never a silent NaN: say so instead
             raise DataError(
                 f"{where}: the model's output is not finite for these inputs (features far outside the range it "
                 "was trained on?)"
             )
-        gates = out.alpha[0] if out.alpha is not None and len(self.modalities) > 1 else None
         result = []
         for i, u in enumerate(utterances):
             p = probs[i].tolist()
@@ -231,6 +227,26 @@ class Predictor:
                     row[key] = u[key]
             result.append(row)
         return result
+
+    def _forward(self, dialogue: Dialogue) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """N×C probabilities and N×M gates (None for a model without them): a dialogue
+        longer than the run's ``data.context_window`` window by window, each utterance
+        answered from its own window (``lpgnet.data.windows``), so memory stays bounded."""
+        windows = context_windows(
+            len(dialogue), self.cfg.data.context_window, bool(getattr(self.model.config, "causal", False))
+        )
+        parts = [dialogue] if len(windows) == 1 else [window_dialogue(dialogue, w) for w in windows]
+        probs, gates = [], []
+        for w, part in zip(windows, parts):
+            batch = collate(tensorize([part], speaker_scheme(self.model.config)))
+            text = batch.text if "text" in self.modalities else None
+            audio = batch.audio if "audio" in self.modalities else None
+            out = self.model(text, audio, batch.mask, **batch.model_kwargs(self.model.config))
+            keep = slice(w.keep_start - w.start, w.keep_stop - w.start)
+            probs.append(out.logits.softmax(-1)[0, keep])
+            if out.alpha is not None and len(self.modalities) > 1:
+                gates.append(out.alpha[0, keep])
+        return torch.cat(probs), (torch.cat(gates) if gates else None)
 
     def predict_file(self, path: str | Path) -> list[dict[str, Any]]:
         """Every conversation of a JSONL or CSV file (grouped by ``dialog_id``, ordered by
@@ -263,20 +279,27 @@ class StreamingSession:
     def __init__(self, predictor: Predictor, max_utterances: int | None = None) -> None:
         self.predictor = predictor
         self.max_utterances = max_utterances
+        self.seen = 0  # utterances added so far
+        # the context the next prediction reads: at most the run's context window, so a
+        # session's memory and time per utterance stay bounded however long it runs (the
+        # newest utterance of a longer conversation is answered from its last window anyway)
         self.history: list[dict[str, Any]] = []
+        window = predictor.cfg.data.context_window
+        self.keep = None if window is None else window - 1
 
     @property
     def full(self) -> bool:
-        return self.max_utterances is not None and len(self.history) >= self.max_utterances
+        return self.max_utterances is not None and self.seen >= self.max_utterances
 
     def add(self, utterance: dict[str, Any], where: str = "stream") -> dict[str, Any]:
         """Predict, then keep: an utterance that fails is never part of the history."""
         if self.full:
             raise DataError(f"{where}: at most {self.max_utterances} utterances")
-        prediction = self.predictor.predict(self.history + [utterance], where=f"{where} utterance {len(self.history)}")[
-            -1
-        ]
+        prediction = self.predictor.predict(self.history + [utterance], where=f"{where} utterance {self.seen}")[-1]
         self.history.append(utterance)
+        if self.keep is not None and len(self.history) > self.keep:
+            del self.history[: len(self.history) - self.keep]
+        self.seen += 1
         return prediction
 
 

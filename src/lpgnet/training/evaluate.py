@@ -6,14 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..data.batching import tensorize
 from ..data.conversation import DataBundle
 from ..errors import ConfigError, RunDirError
-from ..models.base import speaker_scheme
 from ..runs import RunDir
 from .metrics import HEADLINE
 from .scoring import score
-from .setup import load_data, resolve_model_config, resolve_speakers
+from .setup import as_items, load_data, resolve_model_config, resolve_speakers
 
 
 def load_run(run_dir: str | Path, overrides: list[str] | None = None):
@@ -46,7 +44,7 @@ def evaluate_run(
         )
     resolve_model_config(cfg, bundle)  # refuses data whose sizes differ from the model's
     resolve_speakers(cfg, bundle)  # the saved vocabulary (identity) is kept, not rebuilt
-    metrics = score(model, tensorize(bundle.splits[split], speaker_scheme(cfg.model)), bundle.label_names)
+    metrics = score(model, as_items(cfg, bundle.splits[split]), bundle.label_names)
     matches = None
     if split in saved and not overrides:
         ref = saved[split]

@@ -33,12 +33,10 @@ from ..data.batching import (
     TensorDialogue,
     batch_indices,
     collate,
-    frame_items,
     item_lengths,
-    tensorize,
+    slot_bound,
 )
 from ..data.conversation import IGNORE, DataBundle, Dialogue, feature_stats
-from ..models.base import speaker_scheme
 from ..models.lpgnet.distillation import self_distillation_loss
 from ..registry import build_model
 from ..runs import RunDir
@@ -47,6 +45,8 @@ from .metrics import format_metrics
 from .plots import plot_confusion, plot_curves
 from .scoring import score, score_pooled
 from .setup import (
+    apply_threads,
+    as_items,
     device_of,
     ensure_splits,
     load_data,
@@ -111,7 +111,13 @@ def train_epoch(
     device = device_of(model)
     sums: dict[str, float] = {}
     count = 0
-    batches = batch_indices(item_lengths(items), cfg.train.batch_size, rng, cfg.train.bucket_by_length)
+    batches = batch_indices(
+        item_lengths(items),
+        cfg.train.batch_size,
+        rng,
+        cfg.train.bucket_by_length,
+        max_slots=slot_bound(items, cfg.train.max_batch_utterances),
+    )
     for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
         batch = collate([items[i] for i in idx]).to(device)
         text, audio = drop_modalities(batch.text, batch.audio, 0.0 if batch.extras else cfg.train.modality_dropout, rng)
@@ -144,14 +150,6 @@ def budget(cfg: RunConfig) -> str:
         f"batch {cfg.train.batch_size}, epoch chosen {rule}; torch threads {torch.get_num_threads()} "
         "(train.threads to change)"
     )
-
-
-def as_items(cfg: RunConfig, dialogues: list[Dialogue]) -> list:
-    """Model-ready items: one per dialogue, or for LPGNet (Frame) one per labelled
-    utterance with its frame sequences."""
-    if cfg.model.name == "lpgnet_frame":
-        return frame_items(dialogues, cfg.model.max_frames)
-    return tensorize(dialogues, speaker_scheme(cfg.model))
 
 
 @dataclass
@@ -298,8 +296,7 @@ def train(
     cfg = copy.deepcopy(cfg).validate()
     run_dir = RunDir(out_dir).check_writable(overwrite) if out_dir is not None else None
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    apply_threads(cfg)
     say(budget(cfg))
 
     if data is not None:

@@ -6,10 +6,14 @@ from typing import Any
 
 import torch
 
-from ..data.batching import TensorDialogue, batch_indices, collate, item_lengths
+from ..data.batching import TensorDialogue, batch_indices, collate, item_lengths, slot_bound
 from ..data.conversation import IGNORE
 from .metrics import compute_metrics
 from .setup import device_of
+
+# Evaluation keeps no gradients: a larger bound on padded slots per batch than training's
+# (64 windows of 512); IEMOCAP's and MELD's evaluation batches stay far under it.
+EVAL_MAX_SLOTS = 64 * 512
 
 
 @torch.no_grad()
@@ -23,7 +27,7 @@ def predict_logits(
     model.eval()
     device = device_of(model)
     out: list[torch.Tensor | None] = [None] * len(items)
-    for idx in batch_indices(item_lengths(items), batch_size, rng=None):
+    for idx in batch_indices(item_lengths(items), batch_size, rng=None, max_slots=slot_bound(items, EVAL_MAX_SLOTS)):
         batch = collate([items[i] for i in idx]).to(device)
         inputs = {"text": batch.text, "audio": batch.audio}
         if without is not None:

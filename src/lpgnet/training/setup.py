@@ -9,12 +9,14 @@ from collections.abc import Callable
 import torch
 
 from ..config import RunConfig
-from ..data.batching import speaker_indices
-from ..data.conversation import DataBundle, carve_validation
+from ..data.batching import frame_items, speaker_indices, tensorize
+from ..data.conversation import DataBundle, Dialogue, carve_validation
 from ..data.jsonl import load_jsonl_bundle
 from ..data.synthetic import make_synthetic
+from ..data.windows import windowed
 from ..errors import ConfigError, DataError
 from ..features.text import text_features, token_states
+from ..models.base import speaker_scheme
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -34,6 +36,22 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"device {device!r}: expected cpu, cuda, cuda:N or auto")
     return dev
+
+
+# train.threads "auto": one thread up to this width, torch's default above it. Measured by
+# python -m lpgnet.benchmarks.threads (docs/TRAINING.md, "Threads").
+ONE_THREAD_MAX_WIDTH = 256
+
+
+def apply_threads(cfg: RunConfig) -> None:
+    """Set torch's CPU thread count from ``train.threads`` (before any data is built: text
+    features are computed with it too)."""
+    threads = cfg.train.threads
+    if threads == "auto":
+        width = getattr(cfg.model, "d_model", None) or 0
+        threads = 1 if width <= ONE_THREAD_MAX_WIDTH else None
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def device_of(model: torch.nn.Module) -> torch.device:
@@ -138,3 +156,13 @@ def resolve_speakers(cfg: RunConfig, bundle: DataBundle) -> None:
                 )
     if spk.embedding == "identity" and spk.vocab is None:
         spk.vocab = sorted({s for d in bundle.splits["train"] for s in d.speakers or []})
+
+
+def as_items(cfg: RunConfig, dialogues: list[Dialogue]) -> list:
+    """Model-ready items: one per dialogue (a long one as its context windows, see
+    ``lpgnet.data.windows``), or for LPGNet (Frame) one per labelled utterance with its
+    frame sequences."""
+    if cfg.model.name == "lpgnet_frame":
+        return frame_items(dialogues, cfg.model.max_frames)
+    causal = bool(getattr(cfg.model, "causal", False))
+    return tensorize(windowed(dialogues, cfg.data.context_window, causal), speaker_scheme(cfg.model))

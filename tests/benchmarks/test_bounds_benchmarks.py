@@ -1,0 +1,34 @@
+"""The threads and long-dialogue benchmarks: each measures what it says on a small case,
+and renders its JSON for the results page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lpgnet.benchmarks import dialogue_memory, threads
+from lpgnet.benchmarks.envinfo import environment
+
+
+def test_dialogue_memory_measures_prediction_and_training_with_and_without_bounds():
+    bounded = dialogue_memory.measure(16, 40, 16, True, 1)
+    unbounded = dialogue_memory.measure(16, 40, None, False, 1)
+    assert bounded["predict_s"] > 0 and bounded["train_epoch_s"] > 0 and bounded["train_peak_mb"] >= 0
+    assert "train_epoch_s" not in unbounded
+    lines = dialogue_memory.render(
+        {"env": environment(), "threads": 1, "rows": [bounded, unbounded]}, Path("dialogue_memory.json")
+    )
+    assert any("| 16 | 40 | window 16, batch 8192 |" in line for line in lines)
+    assert any("| 16 | 40 | none |" in line and "not run (memory)" in line for line in lines)
+
+
+def test_threads_times_a_real_epoch_and_renders_the_ratio():
+    seconds = threads.epoch_seconds(16, 1, 1, 8)
+    assert seconds > 0
+    rows = [
+        {"busy": b, "width": 16, "threads": t, "epoch_s": seconds * (1 + t + 3 * b), "load": 0.5}
+        for b in (False, True)
+        for t in (1, 2)
+    ]
+    lines = threads.render({"env": environment(), "cores": 2, "rows": rows}, Path("threads.json"))
+    assert any(line.startswith("| quiet, load 0.5 | 16 |") and line.endswith("| 1.50 |") for line in lines)
+    assert any(line.startswith("| busy (2 spinning processes)") for line in lines)
