@@ -144,6 +144,15 @@ def test_the_bad_input_page_says_what_the_code_does(tmp_path, capsys):
     table.append(
         f'| NaN as a feature vector | `lpgnet predict` | exit 0: predicted without it, `"missing": {json.dumps(nan["missing"])}` |'
     )
+    # a conversation far longer than the run's context window: answered window by window
+    long_file = file("n.jsonl", b"".join(json.dumps({**good, "turn": t}).encode() + b"\n" for t in range(3000)))
+    assert main(predict + [long_file]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3000 and all(abs(sum(r["probs"].values()) - 1) < 1e-4 for r in rows)
+    table.append(
+        "| a conversation of 3,000 utterances | `lpgnet predict` | exit 0: every utterance answered, window by "
+        "window (`data.context_window`, 512), in bounded memory |"
+    )
     text = HEAD + "\n".join(table) + "\n"
     if os.environ.get("LPGNET_WRITE_DOCS"):
         PAGE.write_text(text, encoding="utf-8")

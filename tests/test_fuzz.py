@@ -1,7 +1,7 @@
 """Fuzzing, not examples (hypothesis): whatever the input, the outcome is a result with
 finite probabilities or a one-line ``LPGNetError`` naming the place, never another
 exception and never a non-finite output. Each fuzzer's case count is its
-``max_examples`` (docs/SERVING.md, "What bad input gets")."""
+``max_examples`` (listed in docs/BAD_INPUT.md)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,6 @@ import argparse
 import statistics
 import time
 
-import torch
-
 from ..config import load_config
 from ..files import write_json
 from ..training.loop import train
@@ -24,20 +22,20 @@ from .envinfo import environment
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--threads", type=int, default=None, help="train.threads (default: the config's, auto)")
     parser.add_argument("--out", default="benchmarks/results/synthetic_default.json")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = [f"train.threads={args.threads}"] if args.threads else []
     report: dict = {
         "env": environment(),
+        "train_threads": args.threads or "auto",
         "chance_accuracy": 1 / 6,
         "models": {},
     }
     for preset in ("synthetic", "synthetic-linear"):
         rows = []
         for seed in args.seeds:
-            cfg = load_config(preset, [f"train.seed={seed}", "train.progress=false"])
+            cfg = load_config(preset, [f"train.seed={seed}", "train.progress=false", *threads])
             t0 = time.perf_counter()
             result = train(cfg, log=lambda _msg: None)
             wall = time.perf_counter() - t0
