@@ -9,7 +9,8 @@ later (the last one ends at the dialogue's end). Each utterance is *kept* -- its
 counted, its prediction returned -- from exactly one window: the one in which it sits
 furthest from the window's edges (a causal model: the one giving it the most past);
 in the other windows it is unlabelled context. Dialogues no longer than the window (all
-of IEMOCAP's and MELD's under the default 512) are untouched.
+of IEMOCAP's and MELD's under the default 512) are untouched. A window is a dialogue of
+its own: per-dialogue speaker indices (``party``) count from its first utterance.
 """
 
 from __future__ import annotations
