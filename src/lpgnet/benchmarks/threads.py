@@ -17,19 +17,15 @@ import argparse
 import multiprocessing
 import os
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..config import load_config
 from ..files import write_json
-from ..registry import build_model
-from ..training.loop import train_epoch
-from ..training.setup import as_items, load_data, resolve_model_config
 from .envinfo import describe, environment
+from .train_speed import timed_epochs
 
 
 def _spin() -> None:  # pragma: no cover - a load generator, killed by its parent
@@ -41,21 +37,7 @@ def epoch_seconds(width: int, threads: int, epochs: int, dialogues: int | None) 
     torch.set_num_threads(threads)
     size = [f"data.synthetic.train_dialogues={dialogues}"] if dialogues else []
     cfg = load_config("synthetic", [f"model.d_model={width}", "train.progress=false", *size])
-    bundle = load_data(cfg, log=lambda m: None)
-    resolve_model_config(cfg, bundle)
-    torch.manual_seed(0)
-    model = build_model(cfg.model)
-    model.inputs.set_stats(bundle.input_stats("train"))
-    items = as_items(cfg, bundle.splits["train"])
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    rng = np.random.default_rng(0)
-    train_epoch(model, items, cfg, opt, rng)  # warm-up
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        train_epoch(model, items, cfg, opt, rng)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timed_epochs(cfg, epochs)[0])
 
 
 def main() -> None:

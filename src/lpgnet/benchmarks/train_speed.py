@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import load_config
-from ..data.batching import batch_indices, tensorize
+from ..config import RunConfig, load_config
+from ..data.batching import batch_indices
 from ..files import write_json
 from ..registry import build_model
 from ..training.loop import train_epoch
-from ..training.setup import load_data, resolve_model_config
+from ..training.setup import as_items, load_data, resolve_model_config
 from .envinfo import describe, environment, matmul_gflops
 
 
@@ -41,25 +42,37 @@ def padding_ratio(lengths: list[int], batch_size: int, bucket: bool) -> float:
     return slots / sum(lengths) - 1.0
 
 
-def bench(config: str, epochs: int, peak: float) -> dict:
-    cfg = load_config(config, ["train.progress=false"])
+def timed_epochs(cfg: RunConfig, epochs: int) -> tuple[list[float], Callable[[], Any], torch.nn.Module, list]:
+    """The config's model on its training dialogues: one warm-up epoch, then ``epochs``
+    timed ones of the real training loop. Returns the times, a function that runs one
+    more epoch, the model and its items."""
     bundle = load_data(cfg, log=lambda m: None)
     resolve_model_config(cfg, bundle)
     torch.manual_seed(0)
     model = build_model(cfg.model)
     model.inputs.set_stats(bundle.input_stats("train"))
-    items = tensorize(bundle.splits["train"])
+    items = as_items(cfg, bundle.splits["train"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     rng = np.random.default_rng(0)
-    train_epoch(model, items, cfg, opt, rng)  # warm-up
+
+    def epoch() -> Any:
+        return train_epoch(model, items, cfg, opt, rng)
+
+    epoch()  # warm-up
     times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
-        train_epoch(model, items, cfg, opt, rng)
+        epoch()
         times.append(time.perf_counter() - t0)
+    return times, epoch, model, items
+
+
+def bench(config: str, epochs: int, peak: float) -> dict:
+    cfg = load_config(config, ["train.progress=false"])
+    times, epoch, model, items = timed_epochs(cfg, epochs)
     counter = FlopCounterMode(display=False)
     with counter:
-        train_epoch(model, items, cfg, opt, rng)
+        epoch()
     flops = counter.get_total_flops()
     sec = statistics.median(times)
     lengths = [len(it.labels) for it in items]
