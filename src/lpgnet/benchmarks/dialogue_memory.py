@@ -131,7 +131,7 @@ def main() -> None:
 def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
     lines = [
-        describe(data["env"]) + f"; {data['threads']} thread(s).",
+        describe(data["env"]) + f"; each measurement in its own process with {data['threads']} thread(s).",
         "",
         "| d_model | utterances | bounds | predict, s | predict peak MB | train epoch, s | train peak MB |",
         "|---|---|---|---|---|---|---|",
