@@ -79,6 +79,9 @@ def test_train_killed_leaves_no_finished_looking_run_and_trains_again(tmp_path):
         root = tmp_path / f"k{k}"
         killed(root, k, "train", "--out", root / "run", *TINY)
         assert not (root / "run" / "metrics.json").exists()  # the finished marker comes last
+        if (root / "run" / "model.safetensors").exists():  # scored, but said to be unfinished
+            scored = lpgnet(0, root, "evaluate", "--run", root / "run")
+            assert scored.returncode == 0 and "is not a finished run" in scored.stdout
         (root / "conv.jsonl").write_text('{"text_emb": [0.0]}\n')
         refused = lpgnet(
             0, root, "predict", "--run", root / "run", "--input", root / "conv.jsonl", "--out", root / "p.jsonl"

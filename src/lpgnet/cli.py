@@ -93,6 +93,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     overrides = list(args.set or []) + ([f"data.path={args.data}"] if args.data else [])
     result = evaluate_run(args.run, split=args.split, overrides=overrides or None)
     print(f"{args.split}: {format_metrics(result['metrics'])}")
+    if not result["finished"]:
+        print(
+            f"note: {args.run} is not a finished run (no metrics.json: stopped or killed before its end); "
+            "its saved weights were scored, with nothing to compare against"
+        )
     if result["data_changed"]:
         print(
             f"note: the data files changed since this run was trained (data_sha256 differs from {Path(args.run) / 'metrics.json'})"

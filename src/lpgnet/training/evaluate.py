@@ -53,4 +53,10 @@ def evaluate_run(
     changed = (
         bool(saved.get("data_sha256")) and data is None and not overrides and saved["data_sha256"] != bundle.fingerprint
     )
-    return {"split": split, "metrics": metrics, "matches_saved": matches, "data_changed": changed}
+    return {
+        "split": split,
+        "metrics": metrics,
+        "matches_saved": matches,
+        "data_changed": changed,
+        "finished": run.finished,
+    }
