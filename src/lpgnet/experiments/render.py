@@ -178,6 +178,7 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
         "| row | rule | N | selection wF1 | test wF1 | selection - test | Pearson r (selection, test) across runs |",
         "|---|---|---|---|---|---|---|",
     ]
+    by_rule: dict[str, list] = {}
     for row, s in summaries:
         if s is None:
             lines.append(f"| {row.name} | {stale.get(row.name, 'not run yet')} | | | | | |")
@@ -185,25 +186,29 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
         sel = [r["valid"]["weighted_f1"] for r in s["runs"]]
         test = [r["test"]["weighted_f1"] for r in s["runs"]]
         rule = load_config(row.config, row.set).train.selection
+        by_rule.setdefault(rule, []).append((row, s))
         r = pearson(sel, test)
         gap = 100 * (statistics.fmean(sel) - statistics.fmean(test))
         lines.append(
             f"| {row.name} | {rule} | {len(sel)} | {_ms(s['valid'], 'weighted_f1')} | {_ms(s['test'], 'weighted_f1')} "
             f"| {gap:+.2f} | {'–' if r is None else f'{r:+.2f}'} |"
         )
+    for rule, rows in by_rule.items():  # across configurations: would choosing among them by it track test?
+        lines += _study_correlation(rows, f"{rule} rows", "selection")
     return lines
 
 
-def _study_correlation(summaries) -> list[str]:
-    """Whether choosing among these rows by their validation score would track test: the
-    correlation of mean valid wF1 and mean test wF1 across the rows (after the fact)."""
+def _study_correlation(summaries, rows: str = "rows", score: str = "valid") -> list[str]:
+    """Whether choosing among these rows by their validation (selection) score would track
+    test: the correlation of mean valid wF1 and mean test wF1 across the rows, after the
+    fact; nothing for fewer than three rows."""
     done = [s for _, s in summaries if s is not None]
     r = pearson([s["valid"]["weighted_f1"]["mean"] for s in done], [s["test"]["weighted_f1"]["mean"] for s in done])
     if r is None:
         return []
     return [
         "",
-        f"Across these {len(done)} rows, mean valid wF1 and mean test wF1 correlate at r = {r:+.2f} "
+        f"Across these {len(done)} {rows}, mean {score} wF1 and mean test wF1 correlate at r = {r:+.2f} "
         "(Pearson; computed after the fact, not used to choose).",
     ]
 
