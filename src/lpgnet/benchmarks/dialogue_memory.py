@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import load_config
+from ..config import DataConfig, TrainConfig, load_config
 from ..data.conversation import Dialogue
 from ..files import write_json
 from ..registry import build_model
@@ -36,7 +36,8 @@ from .efficiency import _peak_kib, _reset_peak_kib
 from .envinfo import describe, environment
 
 D_TEXT, D_AUDIO, CLASSES = 384, 4, 4
-BATCH_BOUND = 8192  # train.max_batch_utterances's default, beside a context window
+# the defaults measured against no bound at all
+WINDOW, BATCH_BOUND = DataConfig().context_window, TrainConfig().max_batch_utterances
 
 
 def measure(d_model: int, length: int, window: int | None, train: bool, threads: int) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def main() -> None:
     rows = []
     for d_model, train_max in zip(args.widths, args.unbounded_train_max):
         for length in args.lengths:
-            for window in (512, None):  # the default bounds, then none
+            for window in (WINDOW, None):  # the default bounds, then none
                 train = window is not None or length <= train_max
                 with ctx.Pool(1, maxtasksperchild=1) as pool:
                     r = pool.apply(measure, (d_model, length, window, train, args.threads))

@@ -1,9 +1,10 @@
 """Bounded memory for long conversations: a dialogue longer than ``data.context_window``
 utterances is processed as overlapping windows of that many utterances.
 
-Attention over a dialogue costs memory quadratic in its length (one 2,000-utterance
-dialogue at d = 768 needed 12.7 GB for a training epoch), and the global compression (6)
-summarises whatever the model is given. So training, scoring and prediction all see a
+Memory grows with a dialogue's length (attention, and every dialogue of its batch padded
+to it: one 2,000-utterance dialogue among short ones at d = 768 needed 12.7 GB for a
+training epoch; ``train.max_batch_utterances`` bounds the padding), and the global
+compression (6) summarises whatever the model is given. So training, scoring and prediction all see a
 long dialogue as windows of at most ``size`` utterances, the next starting half a window
 later (the last one ends at the dialogue's end). Each utterance is *kept* -- its label
 counted, its prediction returned -- from exactly one window: the one in which it sits
