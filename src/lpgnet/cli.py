@@ -246,6 +246,30 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from .recordings.asr import AsrConfig
+    from .recordings.speakers import SpeakerConfig
+    from .serving.analyze import AnalyzeConfig, run_analyze
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    cfg = AnalyzeConfig(
+        modalities=args.modalities.split(",") if args.modalities else None,
+        speakers=SpeakerConfig(
+            speakers=args.speakers,
+            max_speakers=args.max_speakers,
+            threshold=args.speaker_threshold,
+            channels=args.channels,
+        ),
+        asr=AsrConfig(model=args.asr_model, language=args.language or None, beam_size=args.beam_size),
+    )
+    result = run_analyze(args.run, args.recordings, args.out, cfg, segments=args.segments, overwrite=args.overwrite)
+    print(f"{result['analysed']} analysed, {result['skipped']} skipped; summary in {Path(args.out) / 'summary.json'}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .serving.serve import serve
 
@@ -411,6 +435,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSONL file to write (default: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser(
+        "analyze",
+        help="from recordings to emotions: find the utterances, speakers and words, then predict (offline)",
+    )
+    p.add_argument("recordings", nargs="+", help="audio / video files (wav, flac, mp3, mp4, ...) or folders of them")
+    p.add_argument("--run", required=True, help="run directory written by lpgnet train")
+    p.add_argument("--out", required=True, help="folder for <name>.jsonl/.csv/.png/.html and summary.json")
+    p.add_argument("--segments", help="CSV of start,end,speaker[,text][,recording]: skips the stages it covers")
+    p.add_argument("--speakers", type=int, help="number of speakers of a mono recording (default: estimated)")
+    p.add_argument("--max-speakers", type=int, default=8, help="most speakers an estimate may find (default 8)")
+    p.add_argument(
+        "--speaker-threshold", type=float, default=0.35, help="cosine distance that keeps two voices apart (0.35)"
+    )
+    p.add_argument(
+        "--channels",
+        default="auto",
+        choices=["auto", "split", "mix"],
+        help="multi-channel files: one speaker per channel (split), channels mixed (mix), or decided (auto)",
+    )
+    p.add_argument("--asr-model", help="faster-whisper / CTranslate2 model folder (default: the packaged tiny.en)")
+    p.add_argument("--language", default="en", help="spoken language ('' = detected; tiny.en is English only)")
+    p.add_argument("--beam-size", type=int, default=1, help="speech recognition beam (default 1: greedy)")
+    p.add_argument("--modalities", help="a subset of the run's modalities, e.g. 'text' (the rest count as missing)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
+    p.set_defaults(func=_analyze)
 
     p = sub.add_parser(
         "serve", help="serve a trained run over HTTP (JSON; whole conversations and incremental sessions)"

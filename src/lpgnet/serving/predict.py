@@ -50,6 +50,7 @@ class _Encoders:
     text: TextEncoderConfig | None = None
     audio: Any = None
     why: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)  # where an absent encoder's features came from
     _loaded: dict[str, Any] = field(default_factory=dict)
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
@@ -58,9 +59,13 @@ class _Encoders:
         return encode(*self._loaded["text"], texts, self.text, desc="text")  # type: ignore[arg-type]
 
     def embed_audio(self, paths: list[Path]) -> list[np.ndarray]:
+        return self.embed_waves([load_audio(p) for p in paths])
+
+    def embed_waves(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Audio vectors of 16 kHz mono waveforms (``lpgnet analyze``'s segments)."""
         if "audio" not in self._loaded:
             self._loaded["audio"] = AudioEncoder(self.audio)
-        return self._loaded["audio"].encode([load_audio(p) for p in paths])
+        return self._loaded["audio"].encode(waves)
 
 
 def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
@@ -77,10 +82,11 @@ def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
                     batch_size=d.text_encoder.batch_size,
                 )
             else:
+                enc.origin["text"] = "come from an encoder fine-tuned during its training, which is " + (
+                    f"no longer at {kept}" if kept else "not recorded with the run"
+                )
                 enc.why["text"] = (
-                    "the run's text features come from an encoder fine-tuned during its training, which is "
-                    + (f"no longer at {kept}" if kept else "not recorded with the run")
-                    + ": give precomputed text vectors (field 'text_emb') instead"
+                    f"the run's text features {enc.origin['text']}: give precomputed text vectors (field 'text_emb') instead"
                 )
         else:
             enc.text = d.text_encoder
@@ -98,6 +104,7 @@ def _run_encoders(cfg: RunConfig, metrics: dict[str, Any]) -> _Encoders:
         if getattr(enc, m) is None and m not in enc.why:
             field_name = f or f"{m}_emb"
             came = f"came precomputed in field {f!r}" if f else "came with the data, not from an encoder"
+            enc.origin[m] = came + " (no encoder on record)"
             enc.why[m] = (
                 f"the run has no {m} encoder on record (its {m} features {came}): "
                 f"give precomputed {m} vectors in field {field_name!r}"

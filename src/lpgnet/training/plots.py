@@ -11,13 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..files import atomic_path  # noqa: E402
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+from ..files import save_figure  # noqa: E402
 
 
 def plot_curves(history: list[dict[str, float]], path: str | Path, best_epoch: int, select_metric: str) -> None:
