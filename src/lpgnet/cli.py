@@ -271,6 +271,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .serving.analyze import AnalyzeConfig
     from .serving.serve import serve
 
     if args.threads:
@@ -284,6 +285,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_kb * 1024,
         max_utterances=args.max_utterances,
         max_sessions=args.max_sessions,
+        max_audio_bytes=args.max_audio_mb * 1_000_000,
+        max_audio_seconds=args.max_audio_seconds,
+        analyze=AnalyzeConfig(modalities=args.modalities.split(",") if args.modalities else None),
     )
     return 0
 
@@ -472,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-kb", type=int, default=2000, help="largest request body, KiB (default 2000)")
     p.add_argument("--max-utterances", type=int, default=500, help="most utterances per conversation or session")
     p.add_argument("--max-sessions", type=int, default=1000, help="open incremental sessions kept (oldest dropped)")
+    p.add_argument("--max-audio-mb", type=int, default=50, help="largest recording or audio chunk, MB (default 50)")
+    p.add_argument(
+        "--max-audio-seconds", type=float, default=3600, help="longest recording or call, seconds (default 3600)"
+    )
+    p.add_argument("--modalities", help="for /analyze and /calls: a subset of the run's modalities, e.g. 'text'")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.set_defaults(func=_serve)
 

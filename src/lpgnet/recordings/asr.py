@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..features.audio import SAMPLE_RATE
-from .audio import Recording
+from .audio import Audio
 from .segments import Segment
 
 MARGIN = 0.2  # seconds of audio kept around each segment
@@ -102,7 +102,7 @@ def chunks(segments: list[Segment], seconds: float) -> list[list[int]]:
     return out
 
 
-def transcribe(recording: Recording, segments: list[Segment], transcriber: Transcriber, progress=None) -> None:
+def transcribe(recording: Audio, segments: list[Segment], transcriber: Transcriber, progress=None) -> None:
     """Fill ``text`` of every segment in place ("" when no word was heard).
 
     A chunk is its segments' audio (each with ``MARGIN`` around it) joined by ``GAP``

@@ -80,6 +80,25 @@ class Recording:
         self.close()
 
 
+class Waveform:
+    """Samples already in memory (T×channels float32 at 16 kHz) behind ``Recording``'s
+    reading interface: a live call's buffered audio, for the same stages."""
+
+    def __init__(self, samples: np.ndarray) -> None:
+        self.samples = samples if samples.ndim == 2 else samples[:, None]
+        self.channels = int(self.samples.shape[1])
+        self.frames = int(self.samples.shape[0])
+        self.duration = self.frames / SAMPLE_RATE
+
+    def read(self, start: float = 0.0, end: float | None = None, channel: int | None = None) -> np.ndarray:
+        first = max(0, int(round(start * SAMPLE_RATE)))
+        last = self.frames if end is None else min(self.frames, int(round(end * SAMPLE_RATE)))
+        part = self.samples[first : max(first, last)]
+        return np.ascontiguousarray(part.mean(axis=1) if channel is None else part[:, channel], dtype=np.float32)
+
+    blocks = Recording.blocks
+
+
 def _decode(source: Path, target: Path) -> None:
     """``source`` as 16 kHz PCM16 WAV at ``target``, channels kept (ffmpeg streams; soundfile blocks)."""
     exe = shutil.which("ffmpeg")
@@ -116,3 +135,6 @@ def _decode(source: Path, target: Path) -> None:
             if up != down:  # per block: the seams differ from one-pass resampling by filter edge effects only
                 data = resample_poly(data, up, down, axis=0)
             out.write(np.clip(data, -1.0, 1.0))
+
+
+Audio = Recording | Waveform  # what every stage reads: read(start, end, channel), blocks, channels, duration

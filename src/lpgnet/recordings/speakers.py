@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..features.audio import SAMPLE_RATE
-from .audio import Recording
+from .audio import Audio
 from .segments import Segment
 
 PROBE_SECONDS = 120.0  # of a multi-channel file, looked at to decide how its channels split
@@ -45,7 +45,7 @@ class SpeakerConfig:
             raise ConfigError(f"{where}.threshold: expected a cosine distance in (0, 2), got {self.threshold}")
 
 
-def split_channels(recording: Recording, mode: str = "auto") -> bool:
+def split_channels(recording: Audio, mode: str = "auto") -> bool:
     """Whether each channel of ``recording`` is its own speaker (see the module doc)."""
     if recording.channels < 2 or mode == "mix":
         return False
@@ -61,7 +61,7 @@ def split_channels(recording: Recording, mode: str = "auto") -> bool:
     return bool(np.abs(corr).max() < 0.9)
 
 
-def drop_bleed(recording: Recording, segments: list[Segment], bleed: float) -> list[Segment]:
+def drop_bleed(recording: Audio, segments: list[Segment], bleed: float) -> list[Segment]:
     """Segments of split channels, less those whose channel is far quieter than another over them
     (the other side's voice heard faintly through a headset)."""
     kept = []
@@ -126,7 +126,7 @@ def cluster(embeddings: np.ndarray, cfg: SpeakerConfig) -> list[int]:
 
 
 def assign_speakers(
-    recording: Recording, segments: list[Segment], cfg: SpeakerConfig, split: bool, encoder: SpeakerEncoder | None
+    recording: Audio, segments: list[Segment], cfg: SpeakerConfig, split: bool, encoder: SpeakerEncoder | None
 ) -> None:
     """Fill ``speaker`` of every segment in place (by channel when ``split``, else by clustering)."""
     if split:

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from ..features.audio import SAMPLE_RATE
-from .audio import Recording
+from .audio import Audio
 from .segments import Segment
 
 EDGE = 0.1  # seconds: a segment this close to a block edge on both sides continues across it
@@ -53,7 +53,7 @@ def load_vad() -> torch.nn.Module:
 
 
 def speech_segments(
-    recording: Recording, model: torch.nn.Module, cfg: VadConfig, channel: int | None = None
+    recording: Audio, model: torch.nn.Module, cfg: VadConfig, channel: int | None = None
 ) -> list[Segment]:
     """The speech segments of one channel (or of the channels mixed), in time order."""
     from silero_vad import get_speech_timestamps

@@ -29,7 +29,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,9 @@ class Analyzer:
 
     # ---------------------------------------------------------------- one recording
 
-    def segment(self, rec: Recording, given: list[Segment] | None, clock: dict[str, float]) -> list[Segment]:
+    def segment(
+        self, rec: Recording, given: list[Segment] | None, clock: dict[str, float], speakers: int | None = None
+    ) -> list[Segment]:
         """Speech segments with speakers and text: found, or ``given`` (filled in where it lacks)."""
         t = time.perf_counter()
         if given is not None:
@@ -169,8 +171,9 @@ class Analyzer:
         clock["vad"] += time.perf_counter() - t
         t = time.perf_counter()
         if segments and any(not s.speaker for s in segments):
-            needs_encoder = not split and self.cfg.speakers.speakers != 1 and len(segments) > 1
-            assign_speakers(rec, segments, self.cfg.speakers, split, self.speaker_encoder if needs_encoder else None)
+            cfg = self.cfg.speakers if speakers is None else replace(self.cfg.speakers, speakers=speakers)
+            needs_encoder = not split and cfg.speakers != 1 and len(segments) > 1
+            assign_speakers(rec, segments, cfg, split, self.speaker_encoder if needs_encoder else None)
         clock["speakers"] += time.perf_counter() - t
         t = time.perf_counter()
         todo = [s for s in segments if s.text is None]
@@ -197,12 +200,13 @@ class Analyzer:
         return rows
 
     def analyze(
-        self, path: str | Path, given: list[Segment] | None = None, name: str | None = None
+        self, path: str | Path, given: list[Segment] | None = None, name: str | None = None, speakers: int | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Predictions for every utterance of one recording, and its summary (stage seconds, counts).
 
         Raises ``DataError`` for a recording that cannot be analysed (undecodable, too long);
-        a recording without speech gives no rows and a summary saying so."""
+        a recording without speech gives no rows and a summary saying so. ``speakers``
+        overrides the configured number of speakers for this recording."""
         path = Path(path)
         name = name or path.stem
         clock = dict.fromkeys(STAGES, 0.0)
@@ -216,7 +220,7 @@ class Analyzer:
                 "seconds": round(rec.duration, 3),
                 "channels": rec.channels,
             }
-            segments = self.segment(rec, given, clock)
+            segments = self.segment(rec, given, clock, speakers)
             if "text" in self.use and "audio" not in self.use:
                 silent = [s for s in segments if not s.text]
                 if silent:  # a text-only model has nothing to read for these: say so, do not guess

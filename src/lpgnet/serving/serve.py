@@ -5,32 +5,51 @@
     POST   /sessions                    -> {"session_id": ...}            (incremental mode)
     POST   /sessions/{id}/utterances    {...one utterance...} -> its prediction, from it and the ones before
     DELETE /sessions/{id}
+    POST   /analyze?speakers=N          body: a recording (any format ffmpeg reads) -> {"utterances": [...], "summary": {...}}
+    POST   /calls?channels=C&speakers=N -> {"call_id": ...}                  (a live call)
+    POST   /calls/{id}/audio            body: 16-bit PCM, 16 kHz, C channels interleaved -> {"utterances": [finished ones]}
+    POST   /calls/{id}/end              -> {"utterances": [the rest]}; the call is closed
 
 An utterance is the same object ``lpgnet predict`` reads (feature vectors under the run's
 field names, or raw ``text``). Requests are bounded (body bytes, utterances per
 conversation, open sessions, oldest dropped first); bad input is a 4xx whose ``error``
 says what is wrong; anything unexpected is a 500 with a generic message, logged on the
 server, never a stack trace to the client. ``audio_path`` is refused: a service must not
-read files a client names.
+read files a client names. Audio (``/analyze``, ``/calls``) is bounded separately, by
+bytes (``max_audio_bytes``) and by seconds (``max_audio_seconds`` per recording or call),
+and answers with the rows ``lpgnet analyze`` writes (``lpgnet.serving.analyze``,
+``lpgnet.serving.calls``); a run whose features cannot be computed from audio answers
+422 with the reason (start the service with ``--modalities text`` to use such a run).
 """
 
 # (no "from __future__ import annotations": FastAPI reads the request model from the real annotations)
 import logging
 import socket
 import sys
+import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, LPGNetError
+from .analyze import AnalyzeConfig, Analyzer
+from .calls import CallSession
 from .predict import Predictor, StreamingSession
 
 log = logging.getLogger("lpgnet.serving.serve")
 
 
 def create_app(
-    predictor: Predictor, max_body_bytes: int = 2_000_000, max_utterances: int = 500, max_sessions: int = 1000
+    predictor: Predictor,
+    max_body_bytes: int = 2_000_000,
+    max_utterances: int = 500,
+    max_sessions: int = 1000,
+    max_audio_bytes: int = 50_000_000,
+    max_audio_seconds: float = 3600.0,
+    analyze: AnalyzeConfig | None = None,
 ) -> Any:
     try:
         from fastapi import FastAPI, Request
@@ -61,13 +80,16 @@ def create_app(
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        audio = path == "/analyze" or (path.startswith("/calls/") and path.endswith("/audio"))
+        limit = max_audio_bytes if audio else max_body_bytes
         size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > max_body_bytes):
-            return error(413, f"request body over {max_body_bytes} bytes")
+        if size is not None and (not size.isdigit() or int(size) > limit):
+            return error(413, f"request body over {limit} bytes")
         if size is None and request.method in ("POST", "PUT"):
             body = await request.body()  # chunked upload: read, bounded
-            if len(body) > max_body_bytes:
-                return error(413, f"request body over {max_body_bytes} bytes")
+            if len(body) > limit:
+                return error(413, f"request body over {limit} bytes")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
@@ -138,6 +160,70 @@ def create_app(
                 return error(404, f"session {sid!r}: not found")
         return {"closed": sid}
 
+    # ------------------------------------------------------------------ audio
+    analyzers: dict[str, Analyzer] = {}
+    calls: OrderedDict[str, CallSession] = OrderedDict()
+
+    def analyzer() -> Analyzer:
+        """The recording stages, loaded on the first audio request (a run that cannot
+        take audio says why, as a 422, on every audio request)."""
+        if "one" not in analyzers:
+            cfg = replace(analyze or AnalyzeConfig(), max_seconds=max_audio_seconds)
+            analyzers["one"] = Analyzer(predictor, cfg)
+        return analyzers["one"]
+
+    def speakers_arg(speakers: int | None) -> int | None:
+        if speakers is not None and not 1 <= speakers <= 8:
+            raise DataError(f"speakers: expected 1 to 8, got {speakers}")
+        return speakers
+
+    @app.post("/analyze", responses=errors(413, 422))
+    async def analyze_recording(request: Request, speakers: int | None = None) -> Any:
+        body = await request.body()
+        if not body:
+            raise DataError("body: expected a recording (the bytes of an audio or video file), got nothing")
+        speakers_arg(speakers)
+        with tempfile.TemporaryDirectory(prefix="lpgnet-upload-") as tmp:
+            path = Path(tmp) / "upload"
+            path.write_bytes(body)
+            with lock:
+                try:
+                    rows, summary = analyzer().analyze(path, name="upload", speakers=speakers)
+                except DataError as exc:  # name the upload, not the server's temporary file
+                    raise DataError(str(exc).replace(f"file:{path}", "body").replace(str(path), "body")) from None
+        return {"utterances": rows, "summary": {k: v for k, v in summary.items() if k != "recording"}}
+
+    @app.post("/calls", responses=errors(413, 422))
+    def open_call(channels: int = 1, speakers: int | None = None) -> dict[str, str]:
+        with lock:
+            call = CallSession(analyzer(), channels=channels, speakers=speakers_arg(speakers))
+            cid = uuid.uuid4().hex
+            calls[cid] = call
+            while len(calls) > max_sessions:
+                calls.popitem(last=False)
+        return {"call_id": cid}
+
+    @app.post("/calls/{cid}/audio", responses=errors(404, 413, 422))
+    async def call_audio(cid: str, request: Request) -> Any:
+        body = await request.body()
+        with lock:
+            if cid not in calls:
+                return error(404, f"call {cid!r}: not found (ended, expired or never opened)")
+            call = calls[cid]
+            if call.seconds + len(body) / (2 * call.channels * 16000) > max_audio_seconds:
+                return error(413, f"call {cid!r}: at most {max_audio_seconds:g} s of audio")
+            rows = call.add(body)
+            calls.move_to_end(cid)
+        return {"utterances": rows}
+
+    @app.post("/calls/{cid}/end", responses=errors(404, 413, 422))
+    def end_call(cid: str) -> Any:
+        with lock:
+            call = calls.pop(cid, None)
+            if call is None:
+                return error(404, f"call {cid!r}: not found (ended, expired or never opened)")
+            return {"utterances": call.end()}
+
     return app
 
 
@@ -148,7 +234,10 @@ def serve(run: str, host: str = "127.0.0.1", port: int = 8000, **limits: Any) ->
         raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
     check_port(host, port)
     app = create_app(Predictor.from_run(run), **limits)
-    print(f"serving {run} on http://{host}:{port} (GET /health, POST /predict, POST /sessions)", file=sys.stderr)
+    print(
+        f"serving {run} on http://{host}:{port} (GET /health, POST /predict, /sessions, /analyze, /calls)",
+        file=sys.stderr,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
