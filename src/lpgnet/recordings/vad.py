@@ -10,6 +10,7 @@ says little and the text encoder reads 128 tokens at most.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -49,7 +50,9 @@ def load_vad() -> torch.nn.Module:
         from silero_vad import load_silero_vad
     except ImportError:
         raise ConfigError("voice-activity detection needs silero-vad: pip install 'lpgnet[analyze]'") from None
-    return load_silero_vad()
+    with warnings.catch_warnings():  # its loader's own deprecation notices (importlib path, torch.jit)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return load_silero_vad()
 
 
 def speech_segments(
