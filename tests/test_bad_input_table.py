@@ -44,9 +44,14 @@ def _short(text: str, tmp: Path) -> str:
     return text.replace(package, "lpgnet").replace("|", "\\|")
 
 
-def test_the_bad_input_page_says_what_the_code_does(tmp_path, capsys):
+def test_the_bad_input_page_says_what_the_code_does(tmp_path, capsys, tiny_bert):
     write_corpus(tmp_path)
     run = quick_run(tmp_path)
+    (tmp_path / "t").mkdir()
+    write_corpus(tmp_path / "t")
+    text_run = quick_run(  # raw text through a frozen encoder; audio vectors that came with the data
+        tmp_path / "t", f"data.text_encoder.encoder={tiny_bert}", "data.text_encoder.pooling=mean", text_feature=None
+    )
     good = {"dialog_id": "a", "turn": 0, "tf": [0.1] * 6, "af": [0.2] * 3}
     cases: list[tuple[str, str, list[str]]] = []
 
@@ -133,6 +138,17 @@ def test_the_bad_input_page_says_what_the_code_does(tmp_path, capsys):
             ],
         ),
     ]
+    wav = file("call.wav", b"RIFF")
+    analyze = ["analyze", wav, "--run", str(run), "--out", str(tmp_path / "analysis")]
+    cases += [
+        ("a recording that does not exist", "analyze", [*analyze[:1], str(tmp_path / "none.mp3"), *analyze[2:]]),
+        ("a run whose speech features came with its data (speech-classifier logits)", "analyze",
+         [*analyze[:3], str(text_run), *analyze[4:]]),
+        ("a run on precomputed vectors only (the built-in demo)", "analyze", analyze),
+        ("a modality the run does not have", "analyze", analyze + ["--modalities", "video"]),
+        ("a segments CSV with an end before its start", "analyze",
+         analyze + ["--segments", file("o.csv", b"start,end,speaker\n0,2,A\n5,4,B\n")]),
+    ]  # fmt: skip
     table = []
     for what, command, args in cases:
         answer = _short(_cli(args, capsys), tmp_path)

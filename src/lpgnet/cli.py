@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", type=int, help="number of speakers of a mono recording (default: estimated)")
     p.add_argument("--max-speakers", type=int, default=8, help="most speakers an estimate may find (default 8)")
     p.add_argument(
-        "--speaker-threshold", type=float, default=0.35, help="cosine distance that keeps two voices apart (0.35)"
+        "--speaker-threshold", type=float, default=0.3, help="cosine distance that keeps two voices apart (0.3)"
     )
     p.add_argument(
         "--channels",

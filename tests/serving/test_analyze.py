@@ -149,3 +149,21 @@ def test_the_service_analyzes_an_upload_and_a_live_call_alike(made):
         "/analyze", content=(calls / "mono.wav").read_bytes()
     )
     assert refused.status_code == 422 and "--modalities text" in refused.json()["error"]
+
+
+def test_the_benchmark_scores_a_condition_and_renders_its_tables(made, tmp_path):
+    from lpgnet.benchmarks import analyze as bench
+    from lpgnet.benchmarks.envinfo import environment
+
+    _, run, _, _ = made
+    analyzer = Analyzer(Predictor.from_run(run), AnalyzeConfig(modalities=["text"]))
+    row = bench.measure_condition(analyzer, tmp_path, "mono, 2 voices", 2, 1, 0.0, 1, 4)
+    assert row["utterances"] == 4 and row["speaker_accuracy"] == 1.0 and row["speaker_accuracy_told_n"] == 1.0
+    assert row["real_time_factor"]["asr"] > 0 and row["boundary_error_s"] < 0.25
+    tuned = bench.tune_threshold(tmp_path, [100], [0.3], 4)
+    assert tuned[0]["threshold"] == 0.3 and 0 <= tuned[0]["mean"] <= 1
+    data = {"env": environment(), "run": "r", "modalities": ["text"], "turns": 4, "load_seconds": {"vad": 0.1},
+            "rows": [row], "long": [], "tune_seeds": [100], "threshold_tuning": tuned, "threshold": 0.3}  # fmt: skip
+    lines = bench.render(data, tmp_path / "analyze.json")
+    assert any(line.startswith("| mono, 2 voices | ") and "1.000 / 1.000" in line for line in lines)
+    assert any(line.startswith("| 0.3 | ") for line in lines)

@@ -49,7 +49,9 @@ class Benchmark:
     """A benchmark script's JSON output, shown as a table with the command that wrote it."""
 
     title: str
-    kind: Literal["train_speed", "text_features", "bench", "serve_load", "frame_cost", "threads", "dialogue_memory"]
+    kind: Literal[
+        "train_speed", "text_features", "bench", "serve_load", "frame_cost", "threads", "dialogue_memory", "analyze"
+    ]
     file: str
     command: str
     note: str = ""

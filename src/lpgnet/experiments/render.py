@@ -25,7 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..benchmarks import dialogue_memory, efficiency, frame_cost, serve_load, text_features, threads, train_speed
+from ..benchmarks import (
+    analyze,
+    dialogue_memory,
+    efficiency,
+    frame_cost,
+    serve_load,
+    text_features,
+    threads,
+    train_speed,
+)
 from ..config import load_config
 from ..errors import ConfigError
 from ..files import write_text
@@ -38,6 +47,7 @@ from .runner import run_manifest_rows
 BENCHMARKS = {
     "bench": efficiency,
     "dialogue_memory": dialogue_memory,
+    "analyze": analyze,
     "frame_cost": frame_cost,
     "serve_load": serve_load,
     "text_features": text_features,

@@ -33,7 +33,7 @@ GAP = 0.3  # seconds of silence between the segments of a chunk
 class AsrConfig:
     model: str | None = None  # a faster-whisper / CTranslate2 folder; None = the packaged tiny.en
     language: str | None = "en"  # None = detected (multilingual models)
-    beam_size: int = 1  # greedy: about twice as fast as 5 on a CPU (docs/ANALYZE.md)
+    beam_size: int = 1  # greedy search; whisper's usual 5 costs more time
     compute_type: str = "int8"
     chunk_seconds: float = 28.0
     threads: int = 1

@@ -91,20 +91,24 @@ class Analyzer:
             raise ConfigError(
                 f"--modalities: expected a non-empty subset of the run's {', '.join(own)}; got {', '.join(use) or 'none'}"
             )
+        computable = [m for m in own if getattr(predictor.encoders, m) is not None]
         for m in use:
-            if getattr(predictor.encoders, m) is None:
-                other = [x for x in own if x != m]
-                hint = (
-                    f"analyze with --modalities {other[0]} (the {m} input is then missing for every utterance, "
-                    f"and the model predicts from {other[0]} alone through its gates), or "
-                    if other
-                    else ""
-                )
+            if m in computable:
+                continue
+            origin = (
+                f"this run's {m} features {predictor.encoders.origin[m]}, so they cannot be computed from a recording"
+            )
+            if computable:
+                other = computable[0]
                 raise ConfigError(
-                    f"this run's {m} features {predictor.encoders.origin[m]}, so they cannot be computed from a "
-                    "recording: "
-                    f"{hint}train a run on features lpgnet extract computes (docs/ANALYZE.md)"
+                    f"{origin}: analyze with --modalities {other} (the {m} input is then missing for every "
+                    f"utterance, and the model predicts from {other} alone through its gates), or train a run on "
+                    "features lpgnet extract computes (docs/ANALYZE.md)"
                 )
+            raise ConfigError(
+                f"{origin}, and no other input of it can be either: train a run on features lpgnet extract "
+                "computes, or on text with a text encoder (docs/ANALYZE.md)"
+            )
         self.use = use
         self._vad: Any = None
         self._speaker_encoder: SpeakerEncoder | None = None
@@ -116,8 +120,9 @@ class Analyzer:
         stages: list[tuple[str, Callable[[], Any]]] = []
         if not segments_given:
             stages.append(("vad", lambda: self.vad))
-            if self.cfg.speakers.speakers != 1:
-                stages.append(("speakers", lambda: self.speaker_encoder))
+            if self.cfg.speakers.speakers != 1:  # a first embedding compiles Resemblyzer's feature code
+                noise = np.random.default_rng(0).normal(0, 0.1, 32000).astype(np.float32)
+                stages.append(("speakers", lambda: self.speaker_encoder.embed_windows(noise)))
         if "text" in self.use:
             stages += [
                 ("asr", lambda: self.transcriber),
