@@ -167,3 +167,32 @@ def test_the_benchmark_scores_a_condition_and_renders_its_tables(made, tmp_path)
     lines = bench.render(data, tmp_path / "analyze.json")
     assert any(line.startswith("| mono, 2 voices | ") and "1.000 / 1.000" in line for line in lines)
     assert any(line.startswith("| 0.3 | ") for line in lines)
+
+
+def test_a_long_recording_is_read_span_by_span_and_cut_the_same_across_block_edges(made, tmp_path, monkeypatch):
+    """Voice activity in 40 s blocks finds what one 300 s block finds (segments cut by a
+    block edge are joined), and no stage reads more than one block at a time."""
+    from lpgnet.recordings.audio import Recording
+    from lpgnet.recordings.vad import VadConfig
+
+    _, run, calls, _ = made
+    wave, rate = sf.read(calls / "mono.wav", dtype="int16")
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(wave, int(np.ceil(100 * rate / len(wave)))), rate, subtype="PCM_16")
+    spans = []
+    read = Recording.read
+
+    def spy(self, start=0.0, end=None, channel=None):
+        spans.append((end if end is not None else self.duration) - start)
+        return read(self, start, end, channel)
+
+    monkeypatch.setattr(Recording, "read", spy)
+    found = {}
+    for block in (40.0, 300.0):
+        spans.clear()
+        cfg = AnalyzeConfig(modalities=["text"], vad=VadConfig(block_seconds=block))
+        rows, _ = Analyzer(Predictor.from_run(run), cfg).analyze(long, speakers=2)
+        found[block] = [(r["start"], r["end"]) for r in rows]
+        assert max(spans) <= max(block, 30.0) + 0.5
+    assert len(found[40.0]) == len(found[300.0])
+    assert all(abs(a[0] - b[0]) < 0.1 and abs(a[1] - b[1]) < 0.1 for a, b in zip(found[40.0], found[300.0]))
