@@ -33,7 +33,7 @@ def test_segments_csv_reads_times_speakers_and_optional_text(tmp_path):
     f = tmp_path / "s.csv"
     f.write_text("start,end,speaker,text\n2.5,4,B,hello there\n0,1.5,A,\n")
     segs = read_segments(f)[""]
-    assert [(s.start, s.end, s.speaker, s.text) for s in segs] == [(0, 1.5, "A", ""), (2.5, 4, "B", "hello there")]
+    assert [(s.start, s.end, s.speaker, s.text) for s in segs] == [(0, 1.5, "A", None), (2.5, 4, "B", "hello there")]
     f.write_text("recording,start,end,speaker\ncall.wav,0,1,A\nother.wav,1,2,B\n")
     assert sorted(read_segments(f)) == ["call.wav", "other.wav"]
     assert read_segments(f)["call.wav"][0].text is None  # no text column: to be transcribed

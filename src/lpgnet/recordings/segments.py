@@ -33,7 +33,8 @@ class Segment:
 def read_segments(path: str | Path) -> dict[str, list[Segment]]:
     """Segments by recording from a CSV with columns start, end, speaker and optional text
     (and optional ``recording``: a file name, for a CSV that covers several recordings;
-    without it the segments belong to every recording analysed).
+    without it the segments belong to every recording analysed). An empty text cell
+    leaves that utterance to speech recognition; an empty speaker column, the speakers.
 
     Times are seconds. Every problem is a ``DataError`` naming the file, line and field.
     Returns ``{recording name or "": segments sorted by start}``.
@@ -71,7 +72,7 @@ def read_segments(path: str | Path) -> dict[str, list[Segment]]:
                     raise DataError(
                         f"{path}: line {lineno}: field 'end': expected a time after start ({times[0]:g} s), got {times[1]:g}"
                     )
-                text = row.get("text") if "text" in columns else None
+                text = row.get("text") or None  # an empty cell: to be transcribed
                 seg = Segment(times[0], times[1], speaker=row.get("speaker", ""), text=text)
                 out.setdefault(row.get("recording", ""), []).append(seg)
     except UnicodeDecodeError:

@@ -123,7 +123,7 @@ class CallSession:
         utterance = self.analyzer.utterances(audio, [seg], clock)[0]
         start, end = self.offset + seg.start, self.offset + seg.end
         if len(utterance) == 1:  # only the speaker: a text-only model heard no words
-            row: dict[str, Any] = {"label": None, "probs": None, "missing": list(self.analyzer.use)}
+            row: dict[str, Any] = {"label": None, "probs": None, "missing": ["text"]}
         else:
             row = self.session.add(utterance, where=f"call at {start:.1f} s")
         self.count += 1
