@@ -40,7 +40,9 @@ from ..data.conversation import IGNORE, DataBundle, Dialogue, feature_stats
 from ..models.lpgnet.distillation import self_distillation_loss
 from ..registry import build_model
 from ..runs import RunDir
+from . import distributed
 from .crossval import crossval_folds
+from .distributed import SINGLE, Context, wrap
 from .metrics import format_metrics
 from .plots import plot_confusion, plot_curves
 from .scoring import score, score_pooled
@@ -103,11 +105,16 @@ def train_epoch(
     class_weights: torch.Tensor | None = None,
     desc: str = "epoch",
     after_step: Callable[[], None] | None = None,
+    ctx: Context = SINGLE,
+    forward: Callable[..., Any] | None = None,
 ) -> dict[str, float]:
     """One pass over the training dialogues in length-bucketed batches (eq. 22 loss);
     returns each loss term averaged over labelled utterances. ``after_step`` runs after
-    every optimiser step (e.g. a weight average's update)."""
+    every optimiser step (e.g. a weight average's update). Under torchrun (``ctx``) each
+    process trains its share of every batch through ``forward`` (DDP around ``model``)
+    and the shares' losses add up to the batch's (``lpgnet.training.distributed``)."""
     model.train()
+    forward = forward or model
     device = device_of(model)
     sums: dict[str, float] = {}
     count = 0
@@ -118,24 +125,30 @@ def train_epoch(
         cfg.train.bucket_by_length,
         max_slots=slot_bound(items, cfg.train.max_batch_utterances),
     )
-    for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress):
-        batch = collate([items[i] for i in idx]).to(device)
+    for idx in tqdm(batches, desc=desc, leave=False, disable=not cfg.train.progress or not ctx.main):
+        mine, weight = ctx.share(idx)
+        batch = collate([items[i] for i in mine]).to(device)
         text, audio = drop_modalities(batch.text, batch.audio, 0.0 if batch.extras else cfg.train.modality_dropout, rng)
-        out = model(text, audio, batch.mask, **batch.model_kwargs(model.config))
+        out = forward(text, audio, batch.mask, **batch.model_kwargs(model.config))
+        total_of = (lambda d, w=weight: ctx.total_of(d * w)) if ctx.active else None
         loss, parts = self_distillation_loss(
-            out.logits, out.student_logits, batch.labels, cfg.loss, class_weights, batch.mask, out.present
+            out.logits, out.student_logits, batch.labels, cfg.loss, class_weights, batch.mask, out.present, total_of
         )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (weight * ctx.world)).backward()  # DDP averages the shares' gradients: undo its 1 / world
         if cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
         if after_step is not None:
             after_step()
-        n = int((batch.labels != IGNORE).sum())
+        n = int(ctx.total_of(torch.tensor(float((batch.labels != IGNORE).sum()) * weight)))
         count += n
         for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v * n
+            sums[k] = sums.get(k, 0.0) + v * weight * n
+    if ctx.active:  # each process holds its shares' part of every term
+        keys = sorted(sums)
+        summed = ctx.total_of(torch.tensor([sums[k] for k in keys], dtype=torch.float64)).tolist()
+        sums = dict(zip(keys, summed))
     return {k: v / max(count, 1) for k, v in sums.items()}
 
 
@@ -163,10 +176,15 @@ class Fit:
     rng: np.random.Generator
     class_weights: torch.Tensor | None
     average: AveragedModel | None = None  # an exponential moving average of the weights (train.ema)
+    ctx: Context = SINGLE  # the processes sharing each batch (torchrun)
+    forward: Callable[..., Any] | None = None  # DDP around the model under torchrun
 
     def epoch(self, desc: str = "epoch") -> dict[str, float]:
         update = None if self.average is None else lambda: self.average.update_parameters(self.model)
-        return train_epoch(self.model, self.items, self.cfg, self.optimizer, self.rng, self.class_weights, desc, update)
+        return train_epoch(
+            self.model, self.items, self.cfg, self.optimizer, self.rng, self.class_weights, desc, update,
+            self.ctx, self.forward,
+        )  # fmt: skip
 
     @property
     def scored(self) -> torch.nn.Module:
@@ -175,7 +193,12 @@ class Fit:
 
 
 def start_fit(
-    cfg: RunConfig, dialogues: list[Dialogue], num_classes: int, dev: torch.device, stream: int | None = None
+    cfg: RunConfig,
+    dialogues: list[Dialogue],
+    num_classes: int,
+    dev: torch.device,
+    stream: int | None = None,
+    ctx: Context = SINGLE,
 ) -> Fit:
     """A fresh model (seeded by ``train.seed``), standardised with ``dialogues``' statistics,
     its optimiser and its batch-order generator (``stream`` separates the generators of
@@ -194,7 +217,7 @@ def start_fit(
     average = None
     if cfg.train.ema:
         average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema), use_buffers=True)
-    return Fit(cfg, model, items, optimizer, rng, weights, average)
+    return Fit(cfg, model, items, optimizer, rng, weights, average, ctx, wrap(model, ctx))
 
 
 def epoch_row(epoch: int, losses: dict[str, float], valid: dict[str, Any], seconds: float) -> dict[str, float]:
@@ -206,7 +229,7 @@ def epoch_row(epoch: int, losses: dict[str, float], valid: dict[str, Any], secon
 
 
 def select_by_crossval(
-    cfg: RunConfig, bundle: DataBundle, dev: torch.device, say: Callable[[str], None]
+    cfg: RunConfig, bundle: DataBundle, dev: torch.device, say: Callable[[str], None], ctx: Context = SINGLE
 ) -> tuple[list[dict[str, float]], dict[str, Any], int]:
     """The epoch count, chosen with every training dialogue and no test data: one model
     per left-out group (``crossval_folds``), trained in lockstep; after each epoch the
@@ -216,7 +239,7 @@ def select_by_crossval(
     ``valid`` figures) and the chosen epoch."""
     names = bundle.label_names
     folds = crossval_folds(bundle.splits["train"], cfg.train.cv_folds, cfg.data.valid_seed or 0)
-    fits = [start_fit(cfg, inner, len(names), dev, stream=k + 1) for k, (_, inner, _) in enumerate(folds)]
+    fits = [start_fit(cfg, inner, len(names), dev, stream=k + 1, ctx=ctx) for k, (_, inner, _) in enumerate(folds)]
     held = [as_items(cfg, out) for _, _, out in folds]
     say(
         f"{cfg.model.name}: epochs chosen by leave-one-group-out over {len(folds)} groups of the training "
@@ -225,7 +248,7 @@ def select_by_crossval(
 
     def step(epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
         losses = [fit.epoch(f"epoch {epoch}/{cfg.train.epochs} fold {k + 1}") for k, fit in enumerate(fits)]
-        pooled = score_pooled([(fit.scored, items) for fit, items in zip(fits, held)], names)
+        pooled = score_pooled([(fit.scored, items) for fit, items in zip(fits, held)], names, ctx)
         return {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}, pooled
 
     return run_epochs(cfg, step, lambda pooled: pooled, ("left-out", "over the left-out groups"), say)
@@ -290,21 +313,25 @@ def train(
     ``device`` (``cpu``, ``cuda``, ``auto``; default CPU) is where training runs; the
     returned model and the saved weights are on the CPU either way.
     """
-    dev = resolve_device(device)
+    ctx = distributed.from_env()  # several processes under torchrun, else one
+    dev = ctx.device or resolve_device(device)
     if not isinstance(cfg, RunConfig):
         cfg = load_config(cfg if cfg is not None else DEFAULT_PRESET)
     cfg = copy.deepcopy(cfg).validate()
-    run_dir = RunDir(out_dir).check_writable(overwrite) if out_dir is not None else None
+    run_dir = RunDir(out_dir).check_writable(overwrite) if out_dir is not None and ctx.main else None
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    if not ctx.main:
+        say = lambda msg: None  # noqa: E731 - rank 0 alone reports
     apply_threads(cfg)
-    say(budget(cfg))
+    say(budget(cfg) + (f"; {ctx.world} processes share each batch" if ctx.active else ""))
 
     if data is not None:
         bundle = copy.copy(data)  # a caller's bundle without a validation split gets one carved
         bundle.splits = dict(data.splits)
         ensure_splits(bundle, cfg)
     else:
-        bundle = load_data(cfg, say)
+        with distributed.main_first(ctx):  # rank 0 computes uncached text features; the others read them
+            bundle = load_data(cfg, say)
     resolve_model_config(cfg, bundle)
     resolve_speakers(cfg, bundle)
     cfg.validate()
@@ -315,8 +342,8 @@ def train(
     if cfg.train.selection == "crossval":
         # the epoch count from leave-one-group-out inside the training dialogues, then
         # one model trained on all of them for that many epochs
-        history, valid, chosen = select_by_crossval(cfg, bundle, dev, say)
-        fit = start_fit(cfg, bundle.splits["train"], len(names), dev)
+        history, valid, chosen = select_by_crossval(cfg, bundle, dev, say, ctx)
+        fit = start_fit(cfg, bundle.splits["train"], len(names), dev, ctx=ctx)
         params = fit.model.num_parameters()
         say(f"{cfg.model.name}: {params:,} parameters; final model on all {len(fit.items)} training dialogues")
         for epoch in range(1, chosen + 1):
@@ -324,7 +351,7 @@ def train(
         model = fit.scored.eval()
         best_epoch = chosen
     else:
-        fit = start_fit(cfg, bundle.splits["train"], len(names), dev)
+        fit = start_fit(cfg, bundle.splits["train"], len(names), dev, ctx=ctx)
         model, valid_items = fit.model, as_items(cfg, bundle.splits["valid"])
         params = model.num_parameters()
         say(
@@ -333,7 +360,7 @@ def train(
         )
 
         def step(epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
-            return fit.epoch(f"epoch {epoch}/{cfg.train.epochs}"), score(fit.scored, valid_items, names)
+            return fit.epoch(f"epoch {epoch}/{cfg.train.epochs}"), score(fit.scored, valid_items, names, ctx=ctx)
 
         def weights(_: dict[str, Any]) -> dict[str, torch.Tensor]:
             return {k: v.detach().clone() for k, v in fit.scored.state_dict().items()}
@@ -341,12 +368,12 @@ def train(
         history, kept, best_epoch = run_epochs(cfg, step, weights, ("valid", "on valid"), say)
         model.load_state_dict(kept)
         model.eval()
-        valid = score(model, valid_items, names)
+        valid = score(model, valid_items, names, ctx=ctx)
     metrics = {
         "valid": valid,
-        "test": score(model, test_items, names),  # the only time the test split is scored
+        "test": score(model, test_items, names, ctx=ctx),  # the only time the test split is scored
         **(
-            {f"test_without_{m}": score(model, test_items, names, without=m) for m in cfg.model.modalities}
+            {f"test_without_{m}": score(model, test_items, names, without=m, ctx=ctx) for m in cfg.model.modalities}
             if len(cfg.model.modalities) > 1 and not frame
             else {}
         ),
@@ -363,6 +390,7 @@ def train(
         "data_sha256": bundle.fingerprint,
         "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
         "torch": torch.__version__,
+        **({"processes": ctx.world} if ctx.active else {}),
         **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
     }
     model.cpu()

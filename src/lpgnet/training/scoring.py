@@ -8,6 +8,7 @@ import torch
 
 from ..data.batching import TensorDialogue, batch_indices, collate, item_lengths, slot_bound
 from ..data.conversation import IGNORE
+from .distributed import SINGLE, Context
 from .metrics import compute_metrics
 from .setup import device_of
 
@@ -16,8 +17,27 @@ from .setup import device_of
 EVAL_MAX_SLOTS = 64 * 512
 
 
-@torch.no_grad()
 def predict_logits(
+    model: torch.nn.Module,
+    items: list[TensorDialogue],
+    batch_size: int = 64,
+    without: str | None = None,
+    ctx: Context = SINGLE,
+) -> list[torch.Tensor]:
+    """As :func:`_predict_logits`; under torchrun each process predicts a share of the
+    dialogues and every process gets all of them back, in the input order."""
+    if not ctx.active:
+        return _predict_logits(model, items, batch_size, without)
+    mine = _predict_logits(model, items[ctx.rank :: ctx.world], batch_size, without)
+    shares = ctx.gather(mine)
+    out: list[torch.Tensor] = [None] * len(items)  # type: ignore[list-item]
+    for rank, share in enumerate(shares):
+        out[rank :: ctx.world] = share
+    return out
+
+
+@torch.no_grad()
+def _predict_logits(
     model: torch.nn.Module, items: list[TensorDialogue], batch_size: int = 64, without: str | None = None
 ) -> list[torch.Tensor]:
     """Eval-mode logits, one N_i×C tensor per dialogue, in the input order; ``without``
@@ -43,10 +63,12 @@ def predict_logits(
     return out  # type: ignore[return-value]
 
 
-def score_pooled(parts: list[tuple[torch.nn.Module, list[TensorDialogue]]], label_names: list[str]) -> dict[str, Any]:
+def score_pooled(
+    parts: list[tuple[torch.nn.Module, list[TensorDialogue]]], label_names: list[str], ctx: Context = SINGLE
+) -> dict[str, Any]:
     """Metrics over several (model, dialogues) parts pooled: each model predicts its own
     dialogues (cross-validation: each fold's model its left-out group), scored as one set."""
-    logits = torch.cat([torch.cat(predict_logits(model, items)) for model, items in parts])
+    logits = torch.cat([torch.cat(predict_logits(model, items, ctx=ctx)) for model, items in parts])
     labels = torch.cat([it.labels for _, items in parts for it in items])
     return _metrics(logits, labels, label_names)
 
@@ -57,9 +79,10 @@ def score(
     label_names: list[str],
     batch_size: int = 64,
     without: str | None = None,
+    ctx: Context = SINGLE,
 ) -> dict[str, Any]:
     """Metrics over the labelled utterances of ``items``, plus the mean task loss."""
-    logits = torch.cat(predict_logits(model, items, batch_size, without))
+    logits = torch.cat(predict_logits(model, items, batch_size, without, ctx))
     labels = torch.cat([it.labels for it in items])
     if without is not None:  # only the utterances the other modality alone can answer
         has_other = torch.cat([~torch.isnan(getattr(it, _other(without))).any(-1) for it in items])

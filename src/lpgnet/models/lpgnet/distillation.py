@@ -18,18 +18,25 @@ Open choices (SPEC), as config fields:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ...config import LossConfig
 
 
-def masked_kl(teacher_logits: Tensor, student_logits: Tensor, valid: Tensor, tau: float) -> Tensor:
-    """(21) mean over valid utterances of KL(softmax(z/τ) ‖ softmax(z_m/τ))."""
+def _kl_sum(teacher_logits: Tensor, student_logits: Tensor, valid: Tensor, tau: float) -> Tensor:
+    """(21) summed over valid utterances: Σ KL(softmax(z/τ) ‖ softmax(z_m/τ))."""
     log_p = F.log_softmax(teacher_logits[valid] / tau, dim=-1)
     log_q = F.log_softmax(student_logits[valid] / tau, dim=-1)
-    per_utt = (log_p.exp() * (log_p - log_q)).sum(-1)
-    return per_utt.mean() if per_utt.numel() else teacher_logits.sum() * 0.0
+    return (log_p.exp() * (log_p - log_q)).sum() + teacher_logits.sum() * 0.0
+
+
+def masked_kl(teacher_logits: Tensor, student_logits: Tensor, valid: Tensor, tau: float) -> Tensor:
+    """(21) mean over valid utterances of KL(softmax(z/τ) ‖ softmax(z_m/τ))."""
+    return _kl_sum(teacher_logits, student_logits, valid, tau) / valid.sum().clamp(min=1)
 
 
 def self_distillation_loss(
@@ -40,33 +47,50 @@ def self_distillation_loss(
     class_weights: Tensor | None = None,
     mask: Tensor | None = None,
     present: dict[str, Tensor] | None = None,
+    total_of: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total loss (22) and its parts (for logging). ``labels`` is B×N, negative (IGNORE) where unlabelled;
     ``mask`` (B×N, real utterances) is needed only for ``kl_on="all"``; ``present``
     (per modality, B×N) keeps each student's terms to the utterances that have its
-    modality (modality dropout, missing inputs)."""
+    modality (modality dropout, missing inputs).
+
+    Each term is a sum over its utterances divided by its denominator (the summed class
+    weights of a cross-entropy, the count of a KL). ``total_of`` maps this batch's
+    denominators to the ones to divide by: under data parallelism the sum over every
+    process's share of the batch, which makes the shares' losses add up to the loss of
+    the whole batch (``lpgnet.training.distributed``)."""
     valid = labels >= 0  # labelled utterances; padding and context carry the data's IGNORE (-100)
     if cfg.kl_on == "all" and mask is None:
         raise ValueError("kl_on='all' needs the utterance mask")
     kl_rows = mask.bool() if cfg.kl_on == "all" else valid
     num_classes = logits.shape[-1]
+    zero = logits.sum() * 0.0
 
-    def ce(z: Tensor, rows: Tensor = valid) -> Tensor:  # (17), (20): mean over valid utterances
+    def ce(z: Tensor, rows: Tensor = valid) -> tuple[Tensor, Tensor]:  # (17), (20): weighted sum, weight
         if not rows.any():
-            return z.sum() * 0.0
-        return F.cross_entropy(z[rows].reshape(-1, num_classes), labels[rows], weight=class_weights)
+            return z.sum() * 0.0, zero.detach()
+        y = labels[rows]
+        summed = F.cross_entropy(z[rows].reshape(-1, num_classes), y, weight=class_weights, reduction="sum")
+        weight = class_weights[y].sum() if class_weights is not None else y.new_tensor(y.numel(), dtype=z.dtype)
+        return summed, weight.to(z.dtype)
 
-    task = ce(logits)
-    total = cfg.gamma1 * task
-    parts = {"task": float(task.detach())}
+    terms: list[tuple[str, float, Tensor, Tensor]] = [("task", cfg.gamma1, *ce(logits))]
     teacher = logits.detach() if cfg.detach_teacher else logits
     scale = cfg.tau**2 if cfg.kl_tau_squared else 1.0
     for m, z_m in student_logits.items():
         here = present[m] if present is not None and m in present else None
-        ce_m = ce(z_m, valid if here is None else valid & here)
-        kl_m = masked_kl(teacher, z_m, kl_rows if here is None else kl_rows & here, cfg.tau) * scale
-        total = total + cfg.gamma2 * ce_m + cfg.gamma3 * kl_m
-        parts[f"ce_{m}"] = float(ce_m.detach())
-        parts[f"kl_{m}"] = float(kl_m.detach())
+        rows = kl_rows if here is None else kl_rows & here
+        terms.append((f"ce_{m}", cfg.gamma2, *ce(z_m, valid if here is None else valid & here)))
+        kl = _kl_sum(teacher, z_m, rows, cfg.tau) * scale
+        terms.append((f"kl_{m}", cfg.gamma3, kl, rows.sum().to(kl.dtype)))
+    denominators = torch.stack([t[3] for t in terms])
+    if total_of is not None:
+        denominators = total_of(denominators)
+    total = zero
+    parts = {}
+    for (name, gamma, summed, _), den in zip(terms, denominators):
+        value = summed / den.clamp(min=1e-12) if float(den) > 0 else summed * 0.0
+        total = total + gamma * value
+        parts[name] = float(value.detach())
     parts["total"] = float(total.detach())
     return total, parts

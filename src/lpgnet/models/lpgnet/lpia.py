@@ -148,11 +148,42 @@ class GlobalCompression(nn.Module):
     def _norm(self, g: Tensor) -> Tensor:
         if hasattr(self, "ln"):
             return self.ln(g)
+        if self.training and _data_parallel():
+            return self._synced_batch_norm(g)
         if self.training and g.shape[0] == 1:
             # BatchNorm cannot take batch statistics from one row: use the running ones.
             # (The trainer never makes a one-dialogue batch; a user loop might.)
             return F.batch_norm(g, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias, False)
         return self.bn(g)
+
+    def _synced_batch_norm(self, g: Tensor) -> Tensor:
+        """BatchNorm with the statistics of the whole batch when the batch is shared out
+        among processes (torchrun): each process holds some of its dialogue summaries.
+        The same arithmetic as ``nn.BatchNorm1d`` in training (two-pass biased variance
+        to normalise, unbiased for the running average); SyncBatchNorm does this on GPUs
+        only. The sums travel through a differentiable all-reduce, so gradients do too."""
+        from torch.distributed.nn.functional import all_reduce
+
+        bn = self.bn
+        count = all_reduce(g.new_tensor(float(g.shape[0])))
+        if float(count) < 2:  # as above: no batch statistics from one row
+            return F.batch_norm(g, bn.running_mean, bn.running_var, bn.weight, bn.bias, False)
+        mean = all_reduce(g.sum(0)) / count
+        var = all_reduce(((g - mean) ** 2).sum(0)) / count
+        with torch.no_grad():
+            bn.num_batches_tracked += 1
+            bn.running_mean.lerp_(mean.detach(), bn.momentum)
+            bn.running_var.lerp_(var.detach() * count / (count - 1), bn.momentum)
+        return (g - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias
+
+
+def _data_parallel() -> bool:
+    """Whether this process trains one share of each batch (torch.distributed, several processes)."""
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
 
 
 class InteractionBlock(nn.Module):
