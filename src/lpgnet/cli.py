@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,8 @@ def _experiment(args: argparse.Namespace) -> int:
         device=args.device,
         reuse=reuse,
     )
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 alone reports
+        return 0
     test = summary["test"]
     print(
         f"{summary['model']}: test over {len(summary['runs'])} runs: "

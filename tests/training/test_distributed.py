@@ -68,3 +68,28 @@ def test_torchrun_train_writes_one_run_with_the_one_process_result(tmp_path):
     assert two["processes"] == 2 and "processes" not in one
     assert abs(one["test"]["accuracy"] - two["test"]["accuracy"]) <= 0.02
     assert one["best_epoch"] == two["best_epoch"]
+
+
+@pytest.mark.slow
+def test_torchrun_experiment_writes_its_summary_once(tmp_path):
+    quick = ["--set", "train.epochs=2", "--set", "model.d_model=16", "--set", "data.synthetic.train_dialogues=32",
+             "--set", "train.progress=false"]  # fmt: skip
+    done = torchrun(
+        "-m",
+        "lpgnet",
+        "experiment",
+        "--config",
+        "synthetic",
+        *quick,
+        "--seeds",
+        "0,1",
+        "--out",
+        str(tmp_path / "x"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "x" / "summary.json").read_text())
+    assert [r["seed"] for r in summary["runs"]] == [0, 1] and done.stdout.count("summary written to") == 1
+    assert all(
+        json.loads((tmp_path / "x" / f"seed-{s}" / "metrics.json").read_text())["processes"] == 2 for s in (0, 1)
+    )

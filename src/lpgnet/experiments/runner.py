@@ -27,6 +27,7 @@ from ..config import RunConfig, dump_config, load_config, same_config
 from ..errors import ConfigError, RunDirError
 from ..files import write_json
 from ..runs import RunDir
+from ..training import distributed
 from ..training.loop import train
 from ..training.metrics import SCALARS, mean_std
 from ..training.scoring import score
@@ -187,7 +188,10 @@ def run_experiment(
     """Train every (fold, seed) on ``device`` (see train); write and return the summary.
     ``reuse``: an earlier summary whose runs of this config on this data count as finished
     (see reusable_runs); a finished run directory still comes first."""
+    ctx = distributed.from_env()  # under torchrun every process trains each run together
     say = log or (lambda m: print(m, file=sys.stderr))
+    if not ctx.main:
+        say = lambda m: None  # noqa: E731 - rank 0 alone reports
     resolve_device(device)  # a device that is not there: say so before any data is built
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {seeds}: expected a non-empty list of distinct seeds")
@@ -212,13 +216,17 @@ def run_experiment(
             # The data (and its cached text features) do not depend on the seed when the
             # validation carve is fixed: load once per fold.
             if bundle is None or cfg.data.valid_seed is None:
-                bundle = load_data(cfg, say)
+                with distributed.main_first(ctx):  # rank 0 fills the feature cache, the others read it
+                    bundle = load_data(cfg, say)
             resolved = copy.deepcopy(cfg)
             resolve_model_config(resolved, bundle)
             resolve_speakers(resolved, bundle)
-            metrics = _finished(run_dir, resolved, bundle.fingerprint, overwrite)
-            if metrics is not None:
-                metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
+            metrics = None
+            if ctx.main:  # rank 0 reads and writes run directories; the others follow its answer
+                metrics = _finished(run_dir, resolved, bundle.fingerprint, overwrite)
+                if metrics is not None:
+                    metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
+            metrics = ctx.gather(metrics)[0]
             earlier = kept.get((fold, seed))
             if metrics is None and earlier is not None and earlier["data_sha256"] == bundle.fingerprint:
                 say(
@@ -254,7 +262,8 @@ def run_experiment(
             for split in ("valid", "test")
         }
     summary.update(summarize(rows))
-    write_json(out / "summary.json", summary)
+    if ctx.main:
+        write_json(out / "summary.json", summary)
     return summary
 
 
