@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import LPGNetError, RunDirError
+from .errors import ConfigError, LPGNetError, RunDirError
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -233,19 +233,57 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .files import write_text
+    from .data.shards import merge_round_robin, parse_shard, shard_path
+    from .files import atomic_path
     from .serving.predict import Predictor, check_predict_args
 
     check_predict_args(args.run, args.input)
-    if args.out and Path(args.out).exists() and not args.overwrite:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if (args.shard or world > 1) and not args.out:
+        raise ConfigError("--shard and torchrun write one file per shard: give --out")
+    if args.out and not args.shard and Path(args.out).exists() and not args.overwrite:
         raise RunDirError(f"{args.out}: exists; pass --overwrite to replace it")
-    rows = Predictor.from_run(args.run).predict_file(args.input)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    if args.out:
-        write_text(args.out, text)
-        print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
+    ctx = None
+    if args.shard:
+        shard = parse_shard(args.shard)
+    elif world > 1:  # torchrun: one shard per process, merged by rank 0 at the end
+        from .training import distributed
+
+        ctx = distributed.from_env()
+        shard = (ctx.rank, ctx.world)
     else:
-        sys.stdout.write(text)
+        shard = (0, 1)
+    predictor = Predictor.from_run(args.run)
+    target = shard_path(args.out, *shard) if shard[1] > 1 else args.out
+    if shard[1] > 1 and Path(target).exists() and not args.overwrite:
+        print(f"shard {shard[0]}/{shard[1]}: already done ({target}); --overwrite to redo it", file=sys.stderr)
+        count = None
+    elif target is None:
+        for row in predictor.iter_predictions(args.input):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    else:
+        count = 0
+        with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as f:
+            for row in predictor.iter_predictions(args.input, shard):
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+        print(f"{count} predictions written to {target}", file=sys.stderr)
+    if ctx is not None:
+        ctx.barrier()
+        if ctx.main:
+            lines = merge_round_robin(args.out, ctx.world, overwrite=True)
+            for i in range(ctx.world):
+                shard_path(args.out, i, ctx.world).unlink()
+            print(f"{ctx.world} shards merged: {lines} predictions in {args.out}", file=sys.stderr)
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .data.shards import merge_round_robin
+
+    lines = merge_round_robin(args.out, args.shards, overwrite=args.overwrite)
+    print(f"{args.shards} shards merged: {lines} lines in {args.out}", file=sys.stderr)
     return 0
 
 
@@ -441,7 +479,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="conversations: JSONL or CSV (features, or raw text / audio_path)")
     p.add_argument("--out", help="JSONL file to write (default: standard output)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--shard",
+        help="i/n: only the conversations at positions i mod n, into <out>.shard-i-of-n (then lpgnet merge); "
+        "under torchrun each process takes one shard and rank 0 merges",
+    )
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("merge", help="merge the shard outputs of lpgnet predict --shard i/n into one file")
+    p.add_argument("--out", required=True, help="the --out the shards were given")
+    p.add_argument("--shards", type=int, required=True, help="n, the number of shards")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=_merge)
 
     p = sub.add_parser(
         "analyze",

@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,65 @@ def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not rows:
         raise DataError(f"{path}: no utterances (empty file)")
     return rows
+
+
+def _parse_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any] | None:
+    """One JSONL line as an object (None when blank), every problem naming the line."""
+    if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a byte-order mark
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8"
+        ) from None
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
+    return obj
+
+
+def dialogue_offsets(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Each dialogue's lines as (byte offset, line number), dialogues in order of first
+    appearance: one pass that keeps two integers per utterance, not the utterances, so a
+    corpus of any size can then be read one dialogue at a time (``iter_dialogues``)."""
+    if not path.exists():
+        raise DataError(f"{path}: conversation file not found")
+    index: dict[str, list[tuple[int, int]]] = {}
+    with path.open("rb") as f:
+        offset = 0
+        for lineno, raw in enumerate(f, 1):
+            obj = _parse_line(path, lineno, raw)
+            if obj is not None:
+                index.setdefault(str(obj.get("dialog_id", "conversation")), []).append((offset, lineno))
+            offset += len(raw)
+    if not index:
+        raise DataError(f"{path}: no utterances (empty file)")
+    return index
+
+
+def iter_dialogues(
+    path: Path, shard: tuple[int, int] = (0, 1)
+) -> Iterator[tuple[str, list[tuple[int, dict[str, Any]]]]]:
+    """(dialog_id, [(line, utterance), ...]) of a JSONL file, one dialogue in memory at a
+    time, in order of first appearance; ``shard`` (i, n) keeps the dialogues whose
+    position in that order is i modulo n (``lpgnet predict --shard``)."""
+    index = dialogue_offsets(path)
+    i, n = shard
+    with path.open("rb") as f:
+        for position, (dialog_id, lines) in enumerate(index.items()):
+            if position % n != i:
+                continue
+            rows = []
+            for offset, lineno in lines:
+                f.seek(offset)
+                rows.append((lineno, _parse_line(path, lineno, f.readline())))
+            yield dialog_id, rows  # type: ignore[misc]
 
 
 def read_conversations(path: Path) -> list[tuple[int, dict[str, Any]]]:

@@ -23,6 +23,7 @@ the best answer available so far (later utterances may still change it).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import torch
 from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
 from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue, unusable_value
-from ..data.jsonl import read_conversations
+from ..data.jsonl import iter_dialogues, read_conversations
 from ..data.windows import context_windows, window_dialogue
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
@@ -258,21 +259,28 @@ class Predictor:
     def predict_file(self, path: str | Path) -> list[dict[str, Any]]:
         """Every conversation of a JSONL or CSV file (grouped by ``dialog_id``, ordered by
         ``turn`` when given, else file order)."""
+        return list(self.iter_predictions(path))
+
+    def iter_predictions(self, path: str | Path, shard: tuple[int, int] = (0, 1)) -> Iterator[dict[str, Any]]:
+        """As ``predict_file``, one prediction at a time, holding one conversation of a
+        JSONL file in memory at a time (a CSV is read whole). ``shard`` (i, n): only the
+        conversations whose position in the file (order of first appearance) is i mod n."""
         path = Path(path)
-        rows = read_conversations(path)
-        groups: dict[str, list[tuple[int, dict]]] = {}
-        for lineno, u in rows:
-            groups.setdefault(str(u.get("dialog_id", "conversation")), []).append((lineno, u))
-        out = []
-        for dialog_id, utts in groups.items():
+        if path.suffix.lower() == ".csv":
+            groups: dict[str, list[tuple[int, dict]]] = {}
+            for lineno, u in read_conversations(path):
+                groups.setdefault(str(u.get("dialog_id", "conversation")), []).append((lineno, u))
+            dialogues: Iterable = (g for k, g in enumerate(groups.items()) if k % shard[1] == shard[0])
+        else:
+            dialogues = iter_dialogues(path, shard)
+        for dialog_id, utts in dialogues:
             turns = [u.get("turn") for _, u in utts]
             if all(isinstance(t, int) for t in turns):
                 if len(set(turns)) != len(turns):
                     dup = next(t for t in turns if turns.count(t) > 1)
                     raise DataError(f"{path}: dialogue {dialog_id!r}: turn {dup} appears twice")
                 utts.sort(key=lambda x: x[1]["turn"])
-            out += self.predict([u for _, u in utts], where=f"{path}: dialogue {dialog_id!r}", base=path.parent)
-        return out
+            yield from self.predict([u for _, u in utts], where=f"{path}: dialogue {dialog_id!r}", base=path.parent)
 
     def stream(self, max_utterances: int | None = None) -> StreamingSession:
         return StreamingSession(self, max_utterances)
