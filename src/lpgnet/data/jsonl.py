@@ -52,15 +52,9 @@ def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line."""
     rows = []
     for lineno, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
-        rows.append((lineno, obj))
+        obj = _parse_text(path, lineno, line)
+        if obj is not None:
+            rows.append((lineno, obj))
     if not rows:
         raise DataError(f"{path}: no utterances (empty file)")
     return rows
@@ -76,6 +70,10 @@ def _parse_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any] | None:
         raise DataError(
             f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8"
         ) from None
+    return _parse_text(path, lineno, line)
+
+
+def _parse_text(path: Path, lineno: int, line: str) -> dict[str, Any] | None:
     if not line.strip():
         return None
     try:

@@ -68,43 +68,32 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     return data.mean(axis=1, dtype=np.float32), int(rate)
 
 
-def _read_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
-    """The first audio stream of ``path`` decoded by ffmpeg to mono float32 at ``sample_rate``."""
+def run_ffmpeg(source: Path, args: list[str], failure: str = "ffmpeg cannot decode this file") -> bytes:
+    """ffmpeg's standard output for ``-i source`` followed by ``args``; every failure a
+    ``DataError`` naming the file (ffmpeg absent, cannot run, cannot decode, no audio)."""
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise DataError(
-            f"{path}: reading {path.suffix or 'this'} files needs ffmpeg, which is not installed "
+            f"{source}: reading {source.suffix or 'this'} files needs ffmpeg, which is not installed "
             "(install ffmpeg, or convert the audio to wav/flac)"
         )
-    cmd = [
-        exe,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-i",
-        f"file:{path}",
-        "-map",
-        "0:a:0",
-        "-vn",
-        "-ac",
-        "1",
-        "-ar",
-        str(sample_rate),
-        "-f",
-        "f32le",
-        "-acodec",
-        "pcm_f32le",
-        "-",
-    ]
+    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{source}", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, check=False)
     except OSError as exc:
-        raise DataError(f"{path}: cannot run ffmpeg ({exc})") from None
+        raise DataError(f"{source}: cannot run ffmpeg ({exc})") from None
     if proc.returncode != 0:
         why = " ".join(proc.stderr.decode(errors="replace").split())[-300:] or f"exit status {proc.returncode}"
-        raise DataError(f"{path}: ffmpeg cannot decode this file ({why})")
-    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+        if "matches no streams" in why:
+            why = "it has no audio stream"
+        raise DataError(f"{source}: {failure} ({why})")
+    return proc.stdout
+
+
+def _read_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+    """The first audio stream of ``path`` decoded by ffmpeg to mono float32 at ``sample_rate``."""
+    args = ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    return np.frombuffer(run_ffmpeg(path, args), dtype="<f4").astype(np.float32)
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

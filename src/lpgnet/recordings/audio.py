@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..features.audio import SAMPLE_RATE, SOUNDFILE_SUFFIXES
+from ..features.audio import SAMPLE_RATE, SOUNDFILE_SUFFIXES, run_ffmpeg
 
 BLOCK_SECONDS = 60.0  # the span a conversion without ffmpeg resamples at a time
 
@@ -101,19 +100,9 @@ class Waveform:
 
 def _decode(source: Path, target: Path) -> None:
     """``source`` as 16 kHz PCM16 WAV at ``target``, channels kept (ffmpeg streams; soundfile blocks)."""
-    exe = shutil.which("ffmpeg")
-    if exe is not None:
-        cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{source}", "-map", "0:a:0", "-vn"]
-        cmd += ["-ar", str(SAMPLE_RATE), "-acodec", "pcm_s16le", "-f", "wav", "-y", str(target)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, check=False)
-        except OSError as exc:
-            raise DataError(f"{source}: cannot run ffmpeg ({exc})") from None
-        if proc.returncode != 0:
-            why = " ".join(proc.stderr.decode(errors="replace").split())[-300:] or f"exit status {proc.returncode}"
-            if "matches no streams" in why:
-                why = "it has no audio stream"
-            raise DataError(f"{source}: cannot decode this recording ({why})")
+    if shutil.which("ffmpeg") is not None:
+        args = ["-map", "0:a:0", "-vn", "-ar", str(SAMPLE_RATE), "-acodec", "pcm_s16le", "-f", "wav", "-y", str(target)]
+        run_ffmpeg(source, args, failure="cannot decode this recording")
         return
     if source.suffix.lower() not in SOUNDFILE_SUFFIXES:
         raise DataError(
