@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, LPGNetError, RunDirError
+from .errors import ConfigError, DataError, LPGNetError, RunDirError
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -144,14 +144,10 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
+    from .data.shards import parse_shard
     from .experiments.render import write_report
 
-    try:
-        k, n = (int(v) for v in args.shard.split("/"))
-        assert 0 <= k < n
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/2") from None
+    k, n = parse_shard(args.shard)
     out = write_report(
         args.manifest,
         args.out,
@@ -198,7 +194,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _extract(args: argparse.Namespace) -> int:
     from .config import TextEncoderConfig
-    from .features.extract import ExtractConfig, extract
+    from .data.shards import parse_shard
+    from .features.extract import ExtractConfig, extract, shard_marker
 
     text = None
     if args.text_encoder:
@@ -228,6 +225,24 @@ def _extract(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         cache_dir=args.cache_dir,
     )
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.shard:
+        cfg.shard = parse_shard(args.shard)
+    elif world > 1:  # torchrun: each process fills the cache for one shard (on its own GPU), rank 0 writes
+        from .training import distributed
+
+        ctx = distributed.from_env()
+        cfg.shard = (ctx.rank, ctx.world)
+        if ctx.device is not None and cfg.audio is not None:
+            cfg.audio.device = str(ctx.device)
+        extract(cfg, log=print if ctx.main else lambda m: None)
+        ctx.barrier()
+        if ctx.main:
+            cfg.shard = None
+            extract(cfg)
+            for i in range(ctx.world):
+                shard_marker(cfg.paths()[1], i, ctx.world).unlink(missing_ok=True)
+        return 0
     extract(cfg)
     return 0
 
@@ -280,8 +295,21 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    """Predictions: interleave the shard files. Features: the extraction the shards
+    recorded, run once more without a shard (every utterance is in the cache by then)."""
     from .data.shards import merge_round_robin
+    from .features.extract import ExtractConfig, extract, shard_marker
 
+    markers = [shard_marker(Path(args.out), i, args.shards) for i in range(args.shards)]
+    if any(m.exists() for m in markers):
+        missing = [str(m) for m in markers if not m.exists()]
+        if missing:
+            raise DataError(f"{args.out}: cannot merge, extraction shards not done: {', '.join(missing)}")
+        record = json.loads(markers[0].read_text(encoding="utf-8"))["extract"]
+        cfg = ExtractConfig.from_record(record, str(markers[0]))
+        cfg.overwrite = args.overwrite
+        extract(cfg)
+        return 0
     lines = merge_round_robin(args.out, args.shards, overwrite=args.overwrite)
     print(f"{args.shards} shards merged: {lines} lines in {args.out}", file=sys.stderr)
     return 0
@@ -465,6 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="feature cache (default $LPGNET_CACHE or ~/.cache/lpgnet)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad utterance (default: skip and count)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--shard",
+        help="i/n: embed only the dialogues at positions i mod n into the cache (then lpgnet merge writes the "
+        "output); under torchrun each process takes one shard and rank 0 writes",
+    )
     p.set_defaults(func=_extract)
 
     p = sub.add_parser("export", help="export a trained run to ONNX (checked against PyTorch before it is kept)")
@@ -486,8 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("merge", help="merge the shard outputs of lpgnet predict --shard i/n into one file")
-    p.add_argument("--out", required=True, help="the --out the shards were given")
+    p = sub.add_parser("merge", help="merge the shards of lpgnet predict / extract --shard i/n into one output")
+    p.add_argument("--out", required=True, help="the --out the shards were given (extract: its output path)")
     p.add_argument("--shards", type=int, required=True, help="n, the number of shards")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_merge)

@@ -4,6 +4,7 @@ resumable, and bad utterances reported (skipped by default, fatal with --strict)
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -213,3 +214,29 @@ def test_bad_audio_is_named_and_skipped_or_fatal(tmp_path, capsys):
     capsys.readouterr()
     assert main(args + ["--strict", "--out", str(tmp_path / "s.jsonl")]) == 2
     assert "utterance 'gone'" in capsys.readouterr().err and not (tmp_path / "s.jsonl").exists()
+
+
+def test_shards_fill_one_cache_and_the_merge_writes_the_one_process_output(tmp_path, tiny_bert, capsys):
+    from lpgnet.cli import main
+
+    folder = write_conv(tmp_path / "conv")
+    args = ["extract", "--data", str(folder), "--text-encoder", str(tiny_bert), "--text-pooling", "mean",
+            "--batch-size", "4", "--cache-dir", str(tmp_path / "shared")]  # fmt: skip
+    assert main([*args, "--shard", "1/2"]) == 0
+    assert not (folder / "features.jsonl").exists()  # a shard writes the cache and its marker only
+    assert main(["merge", "--out", str(folder / "features.jsonl"), "--shards", "2"]) == 2
+    assert "extraction shards not done" in capsys.readouterr().err
+    assert main([*args, "--shard", "0/2"]) == 0
+    assert main([*args, "--shard", "0/2"]) == 0 and "already done" in capsys.readouterr().out
+    assert main(["merge", "--out", str(folder / "features.jsonl"), "--shards", "2"]) == 0
+    shards = read(folder / "features.jsonl")
+    # the one-process extraction, computed afresh in another cache: the same lines; the
+    # vectors agree to float precision (the shards batched the texts differently)
+    assert main([*args[:-1], str(tmp_path / "own"), "--out", str(tmp_path / "one.jsonl")]) == 0
+    one = read(tmp_path / "one.jsonl")
+    assert [{k: v for k, v in o.items() if k != "text_emb"} for o in one] == [
+        {k: v for k, v in o.items() if k != "text_emb"} for o in shards
+    ]
+    np.testing.assert_allclose([o["text_emb"] for o in shards], [o["text_emb"] for o in one], rtol=1e-5, atol=1e-6)
+    stores = list((tmp_path / "shared" / "items").glob("*/shard-*.safetensors"))
+    assert len(stores) == 2 and all(str(os.getpid()) in p.name for p in stores)  # one per shard process, named apart

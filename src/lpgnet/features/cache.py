@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ class ItemStore:
     rerun loads every finished shard and computes only what is missing. Item keys are
     content hashes (of the text, or of the audio file's bytes), so an edited utterance is
     recomputed and an unchanged one is not, wherever it sits in the file. A shard that
-    cannot be read is ignored (its items are recomputed).
+    cannot be read is ignored (its items are recomputed). Shard names carry the host and
+    process, so several processes (``lpgnet extract --shard``) can fill one store.
     """
 
     def __init__(self, root: str | Path, spec: dict[str, Any]) -> None:
@@ -108,7 +110,9 @@ class ItemStore:
         if not spec_file.exists():
             with atomic_path(spec_file) as tmp:
                 tmp.write_text(json.dumps(self.spec, sort_keys=True, indent=1), encoding="utf-8")
-        with atomic_path(self.dir / f"shard-{self._next:05d}.safetensors") as tmp:
+        # a name no other process picks: extraction shards may fill one cache at once
+        name = f"shard-{self._next:05d}-{socket.gethostname()}-{os.getpid()}.safetensors"
+        with atomic_path(self.dir / name) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in items.items()}, str(tmp))
         self._next += 1
         self.items.update(items)

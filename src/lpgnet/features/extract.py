@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from ..config import TextEncoderConfig
 from ..data.jsonl import read_jsonl
 from ..data.problems import Problems
+from ..data.shards import shard_path
 from ..errors import ConfigError, DataError
 from ..files import atomic_path, file_sha256, write_json, write_text
 from . import cache
@@ -62,6 +63,20 @@ class ExtractConfig:
     strict: bool = False
     overwrite: bool = False
     cache_dir: str | None = None
+    shard: tuple[int, int] | None = None  # (i, n): only fill the cache for these dialogues (see ``extract``)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], source: str) -> ExtractConfig:
+        """The extraction a shard marker recorded (``asdict`` of one, less ``shard``)."""
+        from ..config.mapping import from_dict
+        from .audio import AudioEncoderConfig
+
+        fields = dict(record)
+        if fields.get("text") is not None:
+            fields["text"] = from_dict(TextEncoderConfig, fields["text"], source)
+        if fields.get("audio") is not None:
+            fields["audio"] = AudioEncoderConfig(**fields["audio"])
+        return cls(**fields)
 
     def paths(self) -> tuple[Path, Path]:
         src = Path(self.data)
@@ -100,19 +115,41 @@ def _fill(
         store.add(compute(part))
 
 
+def shard_marker(out: Path, i: int, n: int) -> Path:
+    """Where shard i of n records that it is done, and the extraction it belongs to."""
+    return shard_path(out, i, n).with_suffix(".extract.json")
+
+
 def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the extraction; return (and write beside the output) its summary."""
+    """Run the extraction; return (and write beside the output) its summary.
+
+    With ``shard`` (i, n) only the dialogues at positions i mod n (order of first
+    appearance) are embedded, into the shared feature cache, and a marker
+    (``shard_marker``) records the shard as done; no output is written. Once every
+    shard is done, the same extraction without a shard (``lpgnet merge``) finds every
+    utterance cached and writes exactly the one-process output."""
     if cfg.text is None and cfg.audio is None:
         raise ConfigError("extract: give a text encoder, an audio encoder, or both")
     if cfg.max_frames < 1 or cfg.chunk < 1:
         raise ConfigError("extract: max_frames and chunk must be positive")
     src, out = cfg.paths()
     frame_files = {m: out.with_name(f"{out.stem}.frames-{m}.safetensors") for m in ("text", "audio")}
-    if not cfg.overwrite:
+    if cfg.shard is not None:
+        marker = shard_marker(out, *cfg.shard)
+        if marker.exists() and not cfg.overwrite:
+            log(f"shard {cfg.shard[0]}/{cfg.shard[1]}: already done ({marker}); --overwrite to redo it")
+            return json.loads(marker.read_text(encoding="utf-8"))
+    elif not cfg.overwrite:
         for p in [out] + ([frame_files[m] for m in ("text", "audio")] if cfg.frames else []):
             if p.exists():
                 raise DataError(f"{p}: exists; pass --overwrite to replace it (or choose --out)")
     rows = read_jsonl(src)
+    if cfg.shard is not None:
+        position: dict[str, int] = {}
+        for _, o in rows:
+            position.setdefault(str(o.get("dialog_id", "conversation")), len(position))
+        i, n = cfg.shard
+        rows = [(ln, o) for ln, o in rows if position[str(o.get("dialog_id", "conversation"))] % n == i]
     ids = [str(o.get("utt_id") or f"{o.get('dialog_id')}/{o.get('turn')}") for _, o in rows]
     problems = _Skipped(cfg.strict)
     root = Path(cfg.cache_dir) if cfg.cache_dir else cache.default_cache_dir()
@@ -125,6 +162,12 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
         features["audio"], frames["audio"] = _audio(cfg, src, rows, ids, problems, root, log)
 
     keep = [i for i in range(len(rows)) if i not in problems.bad]
+    if cfg.shard is not None:  # the cache holds this shard's features now: record it, write nothing else
+        record = {k: v for k, v in asdict(cfg).items() if k not in ("shard", "overwrite")}
+        done = {"shard": list(cfg.shard), "utterances": len(rows), "embedded": len(keep), "extract": record}
+        write_json(shard_marker(out, *cfg.shard), done)
+        log(f"shard {cfg.shard[0]}/{cfg.shard[1]}: {len(keep)} of {len(rows)} utterances embedded into the cache")
+        return done
     if not keep:
         raise DataError(f"{src}: no utterance could be extracted ({dict(problems.counts)})")
     names = {"text": cfg.text_field, "audio": cfg.audio_field}
