@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
 def render(data: dict[str, Any], file: Path) -> list[str]:
     """This benchmark's JSON as Markdown lines for the results page."""
     lines = [
-        describe(data["env"]) + f"; one thread; run `{data['run']}` ({', '.join(data['modalities'])}); "
+        describe(data["env"]) + f"; run `{data['run']}` ({', '.join(data['modalities'])}); "
         f"{data['rows'][0]['conversations']} generated conversations of {data['turns']} turns per condition.",
         "",
         "| condition | audio, s | boundary error, s | missed / extra of utterances | speaker accuracy "
