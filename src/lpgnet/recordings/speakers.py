@@ -15,9 +15,11 @@ ch2, ... for channels).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..features.audio import SAMPLE_RATE
@@ -168,7 +170,7 @@ def voice_turns(
     ``MAX_CLUSTERED`` windows (evenly spaced) are clustered; the rest join the nearest
     cluster's mean, which keeps an hour-long recording's clustering small."""
     windows, owner, centres = [], [], []
-    for i, seg in enumerate(segments):
+    for i, seg in enumerate(tqdm(segments, desc="speakers", leave=False, file=sys.stderr, disable=None)):
         w, c = encoder.embed_windows(recording.read(seg.start, seg.end))
         windows.append(w)
         owner += [i] * len(w)

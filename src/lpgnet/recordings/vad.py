@@ -10,10 +10,13 @@ says little and the text encoder reads 128 tokens at most.
 
 from __future__ import annotations
 
+import math
+import sys
 import warnings
 from dataclasses import dataclass
 
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..features.audio import SAMPLE_RATE
@@ -63,7 +66,9 @@ def speech_segments(
 
     cfg.validate()
     found: list[Segment] = []
-    for offset, wave in recording.blocks(cfg.block_seconds, channel):
+    blocks = recording.blocks(cfg.block_seconds, channel)
+    total = math.ceil(recording.duration / cfg.block_seconds)
+    for offset, wave in tqdm(blocks, total=total, desc="voice activity", leave=False, file=sys.stderr, disable=None):
         if wave.size < SAMPLE_RATE // 10:
             continue
         stamps = get_speech_timestamps(
