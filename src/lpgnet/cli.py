@@ -110,6 +110,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0 if result["matches_saved"] is not False else 1
 
 
+def _executor(args: argparse.Namespace, default_folder: Path) -> Any:
+    from .experiments.cluster import make_executor
+
+    return make_executor(
+        args.executor,
+        args.jobs_dir or default_folder,
+        partition=args.slurm_partition,
+        gpus=args.gpus,
+        cpus=args.cpus,
+        time_min=args.time_min,
+        mem_gb=args.mem_gb,
+    )
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=["slurm", "local"],
+        help="train the runs as submitit jobs: on Slurm, or as processes here (default: in this process)",
+    )
+    p.add_argument("--jobs-dir", help="submitit's job files and logs (default: <out>/jobs)")
+    p.add_argument("--slurm-partition", help="Slurm partition")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--cpus", type=int, default=1, help="CPUs per job (default 1)")
+    p.add_argument("--time-min", type=int, default=60, help="time limit per job, minutes (default 60)")
+    p.add_argument("--mem-gb", type=float, help="memory per job, GB")
+
+
 def _experiment(args: argparse.Namespace) -> int:
     from .config import load_config
     from .experiments.runner import parse_seeds, read_summary, run_experiment
@@ -118,6 +146,7 @@ def _experiment(args: argparse.Namespace) -> int:
     folds = [f"loso-{g}" for g in args.folds.split(",")] if args.folds else None
     cfg = load_config(args.config, args.set)
     reuse = read_summary(args.reuse) if args.reuse else None
+    executor = _executor(args, Path(args.out) / "jobs")
     summary = run_experiment(
         cfg,
         args.out,
@@ -128,6 +157,7 @@ def _experiment(args: argparse.Namespace) -> int:
         config_name=args.config,
         device=args.device,
         reuse=reuse,
+        executor=executor,
     )
     if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 alone reports
         return 0
@@ -157,6 +187,7 @@ def _report(args: argparse.Namespace) -> int:
         shard=(k, n),
         use_record=not args.ignore_record,
         device=args.device,
+        executor=_executor(args, Path("jobs")),
     )
     print(f"report written to {out}")
     return 0
@@ -417,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an earlier summary of this experiment (e.g. its committed record): its runs of the same "
         "config on the same data count as finished, without their run directories",
     )
+    add_executor_arguments(p)
     p.set_defaults(func=_experiment)
 
     p = sub.add_parser(
@@ -448,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K/N",
         help="with --run: take only every N-th row from the K-th (parallel workers, e.g. 0/2 and 1/2)",
     )
+    add_executor_arguments(p)
     p.set_defaults(func=_report)
 
     p = sub.add_parser(

@@ -272,6 +272,7 @@ def build_sections(
     log: Callable[[str], None] | None = None,
     use_record: bool = True,
     device: str | None = None,
+    executor: Any = None,
 ) -> list[tuple[str | None, str]]:
     """The page as (section id, Markdown) pairs, in order: ``preamble``, ``targets``, each
     table by its id, each benchmark by its kind; the footer has id None."""
@@ -286,7 +287,7 @@ def build_sections(
             )
     say = log or (lambda m: print(m, file=sys.stderr))
     if run:
-        run_manifest_rows(tables, src, only, shard, log, say, device)
+        run_manifest_rows(tables, src, only, shard, log, say, device, executor)
     parts: list[tuple[str | None, str]] = [("preamble", meta.get("preamble", "").strip() + "\n")]
     if meta["targets"]:
         rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}

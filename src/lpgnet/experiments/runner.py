@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import RunConfig, dump_config, load_config, same_config
 from ..errors import ConfigError, RunDirError
@@ -173,6 +173,15 @@ def add_missing_modality_scores(run_dir: Path, cfg: RunConfig, bundle: Any, metr
     return metrics
 
 
+class Executor(Protocol):
+    """Somewhere else to train runs: ``run`` trains each (config, run directory) there and
+    returns once all are finished (raising if any failed)."""
+
+    name: str
+
+    def run(self, runs: list[tuple[RunConfig, Path]], device: str | None) -> None: ...
+
+
 def run_experiment(
     config: str | Path | RunConfig,
     out_dir: str | Path,
@@ -184,10 +193,13 @@ def run_experiment(
     config_name: str | None = None,
     device: str | None = None,
     reuse: dict[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Train every (fold, seed) on ``device`` (see train); write and return the summary.
     ``reuse``: an earlier summary whose runs of this config on this data count as finished
-    (see reusable_runs); a finished run directory still comes first."""
+    (see reusable_runs); a finished run directory still comes first. ``executor``: where
+    the runs still to train go (``lpgnet.experiments.cluster``: Slurm or local jobs, each
+    writing its run directory); by default they train here, one after another."""
     ctx = distributed.from_env()  # under torchrun every process trains each run together
     say = log or (lambda m: print(m, file=sys.stderr))
     if not ctx.main:
@@ -201,10 +213,10 @@ def run_experiment(
     apply_threads(base)  # before any data is built: text features are computed here, not in train()
     out = Path(out_dir)
     kept = reusable_runs(reuse, base)
-    rows: list[dict[str, Any]] = []
-    per_fold: dict[str, Any] = {}
+    # 1. what is finished (a run directory, or the earlier summary) and what is to train
+    plan: list[tuple[str | None, int, RunConfig, Path, Any, dict[str, Any] | None]] = []
+    bundle = None
     for fold in folds or [None]:
-        fold_rows = []
         bundle = None
         for seed in seeds:
             cfg = copy.deepcopy(base)
@@ -228,20 +240,37 @@ def run_experiment(
                     metrics = add_missing_modality_scores(run_dir, resolved, bundle, metrics)
             metrics = ctx.gather(metrics)[0]
             earlier = kept.get((fold, seed))
+            name = f"{fold + ' ' if fold else ''}seed {seed}"
             if metrics is None and earlier is not None and earlier["data_sha256"] == bundle.fingerprint:
-                say(
-                    f"--- {fold + ' ' if fold else ''}seed {seed}: finished in the earlier summary, reused (no run directory)"
-                )
-                fold_rows.append(earlier)
-                continue
-            if metrics is None:
-                say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
-                metrics = train(
-                    cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log, device=device
-                ).metrics
-            else:
-                say(f"--- {fold + ' ' if fold else ''}seed {seed}: finished run in {run_dir}, reused")
-            fold_rows.append(_row(metrics, seed, fold))
+                say(f"--- {name}: finished in the earlier summary, reused (no run directory)")
+                metrics = {"earlier": earlier}
+            elif metrics is not None:
+                say(f"--- {name}: finished run in {run_dir}, reused")
+            plan.append((fold, seed, cfg, run_dir, bundle, metrics))
+    # 2. train what is missing: here, one after another, or as jobs of an executor
+    todo = [k for k, (*_, metrics) in enumerate(plan) if metrics is None]
+    if executor is not None and todo:
+        say(f"{len(todo)} run{'s' if len(todo) > 1 else ''} to train, handed to {executor.name}")
+        executor.run([(plan[k][2], plan[k][3]) for k in todo], device)
+    for k in todo:
+        fold, seed, cfg, run_dir, bundle, _ = plan[k]
+        if executor is None:
+            say(f"--- {fold + ' ' if fold else ''}seed {seed} -> {run_dir}")
+            metrics = train(
+                cfg, out_dir=run_dir, overwrite=True, data=copy.deepcopy(bundle), log=log, device=device
+            ).metrics
+        else:
+            metrics = RunDir(run_dir).metrics()
+        plan[k] = (fold, seed, cfg, run_dir, bundle, metrics)
+    # 3. the summary
+    rows: list[dict[str, Any]] = []
+    per_fold: dict[str, Any] = {}
+    for fold in folds or [None]:
+        fold_rows = [
+            m["earlier"] if "earlier" in m else _row(m, seed, fold)
+            for f, seed, _, _, _, m in plan
+            if f == fold  # type: ignore[operator]
+        ]
         rows += fold_rows
         if fold is not None:
             per_fold[fold] = summarize(fold_rows)
@@ -275,9 +304,11 @@ def run_manifest_rows(
     log: Callable[[str], None] | None,
     say: Callable[[str], None],
     device: str | None = None,
+    executor: Executor | None = None,
 ) -> None:
     """``lpgnet report --run``: train every manifest row (of ``only``, of this shard) that
-    no current summary answers; each row resumes from its run directory and the record."""
+    no current summary answers; each row resumes from its run directory and the record.
+    With ``executor``, each row's missing runs are jobs (run in parallel)."""
     resolve_device(device)  # a device that is not there: say so before any data is built
     todo = [(t, r) for t in tables if not only or t.id in only for r in t.rows if not r.same_as]
     # every split any row shows of an experiment (same_as rows may show other ones)
@@ -300,4 +331,5 @@ def run_manifest_rows(
                 config_name=r.config,
                 device=device,
                 reuse=read_summary_file(src.record_path(t, r)),
+                executor=executor,
             )
