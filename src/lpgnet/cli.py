@@ -374,14 +374,13 @@ def _serve(args: argparse.Namespace) -> int:
     from .serving.analyze import AnalyzeConfig
     from .serving.serve import serve
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     serve(
         args.run,
         args.host,
         args.port,
+        workers=args.workers,
+        session_store=args.session_store,
+        threads=args.threads,
         max_body_bytes=args.max_body_kb * 1024,
         max_utterances=args.max_utterances,
         max_sessions=args.max_sessions,
@@ -599,6 +598,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-audio-seconds", type=float, default=3600, help="longest recording or call, seconds (default 3600)"
     )
     p.add_argument("--modalities", help="for /analyze and /calls: a subset of the run's modalities, e.g. 'text'")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1; /calls needs 1)")
+    p.add_argument(
+        "--session-store",
+        help="SQLite file for /sessions, shared by the workers (default: in memory, or a temporary file)",
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.set_defaults(func=_serve)
 

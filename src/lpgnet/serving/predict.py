@@ -302,6 +302,18 @@ class StreamingSession:
         window = predictor.cfg.data.context_window
         self.keep = None if window is None else window - 1
 
+    def state(self) -> dict[str, Any]:
+        """What a session store keeps between requests (plain JSON)."""
+        return {"history": self.history, "seen": self.seen}
+
+    @classmethod
+    def from_state(
+        cls, predictor: Predictor, state: dict[str, Any], max_utterances: int | None = None
+    ) -> StreamingSession:
+        session = cls(predictor, max_utterances)
+        session.history, session.seen = list(state["history"]), int(state["seen"])
+        return session
+
     @property
     def full(self) -> bool:
         return self.max_utterances is not None and self.seen >= self.max_utterances

@@ -23,7 +23,9 @@ and answers with the rows ``lpgnet analyze`` writes (``lpgnet.serving.analyze``,
 """
 
 # (no "from __future__ import annotations": FastAPI reads the request model from the real annotations)
+import json
 import logging
+import os
 import socket
 import sys
 import tempfile
@@ -38,6 +40,7 @@ from ..errors import ConfigError, DataError, LPGNetError
 from .analyze import AnalyzeConfig, Analyzer
 from .calls import CallSession
 from .predict import Predictor, StreamingSession
+from .store import Conflict, MemoryStore, SqliteStore
 
 log = logging.getLogger("lpgnet.serving.serve")
 
@@ -50,6 +53,8 @@ def create_app(
     max_audio_bytes: int = 50_000_000,
     max_audio_seconds: float = 3600.0,
     analyze: AnalyzeConfig | None = None,
+    session_store: MemoryStore | SqliteStore | None = None,
+    live_calls: bool = True,
 ) -> Any:
     try:
         from fastapi import FastAPI, Request
@@ -65,7 +70,8 @@ def create_app(
 
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         """The error answers a route can give, published in its OpenAPI schema."""
-        why = {404: "unknown session", 413: "request too large", 422: "input the model cannot use"}
+        why = {404: "unknown session", 409: "the session changed meanwhile", 413: "request too large",
+               422: "input the model cannot use", 501: "not available in this configuration"}  # fmt: skip
         return {code: {"model": ErrorBody, "description": why[code]} for code in codes}
 
     class Conversation(BaseModel):
@@ -73,7 +79,7 @@ def create_app(
 
     app = FastAPI(title="lpgnet", description="Emotion recognition in conversations (LPGNet)")
     lock = threading.Lock()  # one prediction at a time: torch uses the cores already
-    sessions: OrderedDict[str, StreamingSession] = OrderedDict()
+    store = session_store or MemoryStore(max_sessions)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": message})
@@ -134,30 +140,31 @@ def create_app(
     @app.post("/sessions", responses=errors(413))
     def open_session() -> dict[str, str]:
         sid = uuid.uuid4().hex
-        with lock:
-            sessions[sid] = predictor.stream(max_utterances)
-            while len(sessions) > max_sessions:
-                sessions.popitem(last=False)  # the oldest session goes
+        store.create(sid, predictor.stream(max_utterances).state())
         return {"session_id": sid}
 
-    @app.post("/sessions/{sid}/utterances", responses=errors(404, 413, 422))
+    @app.post("/sessions/{sid}/utterances", responses=errors(404, 409, 413, 422))
     def add(sid: str, utterance: dict[str, Any]) -> Any:
         check([utterance])
+        found = store.load(sid)
+        if found is None:
+            return error(404, f"session {sid!r}: not found (expired or never opened)")
+        version, state = found
+        session = StreamingSession.from_state(predictor, state, max_utterances)
+        if session.full:
+            return error(413, f"session {sid!r}: at most {max_utterances} utterances")
         with lock:
-            if sid not in sessions:
-                return error(404, f"session {sid!r}: not found (expired or never opened)")
-            session = sessions[sid]
-            if session.full:
-                return error(413, f"session {sid!r}: at most {max_utterances} utterances")
             prediction = session.add(utterance, where="session")  # bad input is not kept
-            sessions.move_to_end(sid)
-            return prediction
+        try:
+            store.save(sid, version, session.state())
+        except Conflict:
+            return error(409, f"session {sid!r}: another request changed it meanwhile; send utterances one at a time")
+        return prediction
 
     @app.delete("/sessions/{sid}", responses=errors(404, 413))
     def close(sid: str) -> Any:
-        with lock:
-            if sessions.pop(sid, None) is None:
-                return error(404, f"session {sid!r}: not found")
+        if not store.delete(sid):
+            return error(404, f"session {sid!r}: not found")
         return {"closed": sid}
 
     # ------------------------------------------------------------------ audio
@@ -193,8 +200,14 @@ def create_app(
                     raise DataError(str(exc).replace(f"file:{path}", "body").replace(str(path), "body")) from None
         return {"utterances": rows, "summary": {k: v for k, v in summary.items() if k != "recording"}}
 
-    @app.post("/calls", responses=errors(413, 422))
-    def open_call(channels: int = 1, speakers: int | None = None) -> dict[str, str]:
+    @app.post("/calls", responses=errors(413, 422, 501))
+    def open_call(channels: int = 1, speakers: int | None = None) -> Any:
+        if not live_calls:
+            return error(
+                501,
+                "live calls keep their audio in one process: serve with --workers 1 for /calls (or route a "
+                "call's requests to one worker)",
+            )
         with lock:
             call = CallSession(analyzer(), channels=channels, speakers=speakers_arg(speakers))
             cid = uuid.uuid4().hex
@@ -227,18 +240,69 @@ def create_app(
     return app
 
 
-def serve(run: str, host: str = "127.0.0.1", port: int = 8000, **limits: Any) -> None:
+def serve(
+    run: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    session_store: str | None = None,
+    threads: int | None = None,
+    **limits: Any,
+) -> None:
+    """Serve ``run``; ``workers`` > 1 runs that many processes (uvicorn's workers) sharing
+    their sessions through an SQLite file (``session_store``, default a temporary one)."""
     try:
         import uvicorn
     except ImportError:
         raise ConfigError("lpgnet serve needs FastAPI and uvicorn: pip install 'lpgnet[serve]'") from None
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: expected at least 1")
     check_port(host, port)
-    app = create_app(Predictor.from_run(run), **limits)
-    print(
-        f"serving {run} on http://{host}:{port} (GET /health, POST /predict, /sessions, /analyze, /calls)",
-        file=sys.stderr,
+    routes = "GET /health, POST /predict, /sessions, /analyze" + (", /calls" if workers == 1 else "")
+    if workers == 1:
+        if threads:
+            torch_threads(threads)
+        store = SqliteStore(session_store, limits.get("max_sessions", 1000)) if session_store else None
+        app = create_app(Predictor.from_run(run), session_store=store, **limits)
+        print(f"serving {run} on http://{host}:{port} ({routes})", file=sys.stderr)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    Predictor.from_run(run)  # a run that cannot be served is refused here, not in every worker
+    path = session_store or str(Path(tempfile.mkdtemp(prefix="lpgnet-serve-")) / "sessions.sqlite")
+    analyze = limits.pop("analyze", None)
+    os.environ[ENV] = json.dumps(
+        {
+            "run": str(run),
+            "limits": limits,
+            "store": path,
+            "modalities": analyze.modalities if analyze is not None else None,
+            "threads": threads or max(1, (os.cpu_count() or 1) // workers),
+        }
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    print(
+        f"serving {run} on http://{host}:{port} with {workers} workers, sessions in {path} ({routes})", file=sys.stderr
+    )
+    uvicorn.run(f"{__name__}:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+ENV = "LPGNET_SERVE"  # what the parent tells each worker process (JSON)
+
+
+def app_from_env() -> Any:
+    """One worker's app (uvicorn calls this in each worker process): the run, the limits,
+    the shared session store and the torch threads from ``LPGNET_SERVE``."""
+    spec = json.loads(os.environ[ENV])
+    torch_threads(spec["threads"])
+    limits = spec["limits"]
+    store = SqliteStore(spec["store"], limits.get("max_sessions", 1000))
+    analyze = AnalyzeConfig(modalities=spec["modalities"])
+    return create_app(Predictor.from_run(spec["run"]), session_store=store, analyze=analyze, live_calls=False, **limits)
+
+
+def torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def check_port(host: str, port: int) -> None:
