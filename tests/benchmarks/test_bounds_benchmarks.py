@@ -32,3 +32,13 @@ def test_threads_times_a_real_epoch_and_renders_the_ratio():
     lines = threads.render({"env": environment(), "cores": 2, "rows": rows}, Path("threads.json"))
     assert any(line.startswith("| quiet, load 0.5 | 16 |") and line.endswith("| 1.50 |") for line in lines)
     assert any(line.startswith("| busy (2 spinning processes)") for line in lines)
+
+
+def test_the_scale_benchmark_renders_one_row_per_process_count():
+    from lpgnet.benchmarks import scale
+
+    rows = [{"processes": n, "epoch_s": 2.0 / n, "extract_utterances_per_s": 100.0 * n, "requests_per_s": 80.0 * n,
+             "p50_ms": 40.0 / n, "server_errors": 0} for n in (1, 2)]  # fmt: skip
+    data = {"env": environment(), "cores": 2, "args": {"utterances": 10, "seconds": 5.0}, "rows": rows}
+    lines = scale.render(data, Path("scale.json"))
+    assert "| 1 | 2.00 | 100.0 | 80.0 | 40.0 |" in lines and "| 2 | 1.00 | 200.0 | 160.0 | 20.0 |" in lines

@@ -55,7 +55,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None
     raise SystemExit("the service did not start in time")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import httpx  # the [test] extra; only the measurement needs it, not the page's rendering
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -63,9 +63,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
     parser.add_argument("--utterances", type=int, default=20, help="utterances per conversation")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of the service")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the service (per worker)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of the service")
     parser.add_argument("--out", default="benchmarks/results/serve_load.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run
         if run is None:
@@ -93,6 +94,8 @@ def main() -> None:
         cmd = [sys.executable, "-m", "lpgnet.cli", "serve", "--run", run, "--port", str(port)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.workers > 1:
+            cmd += ["--workers", str(args.workers)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
         try:
             wait_ready(url, proc)
@@ -131,6 +134,7 @@ def main() -> None:
         "run": args.run or "synthetic preset (trained for this test)",
         "seconds": args.seconds,
         "clients": args.clients,
+        "workers": args.workers,
         "utterances_per_request": args.utterances,
         "requests": len(results),
         "requests_per_s": len(results) / args.seconds,
@@ -157,9 +161,9 @@ def render(data: dict[str, Any], file: Path) -> list[str]:
     lines = [
         describe(env) + f"; run: {data['run']}.",
         "",
-        "| seconds | clients | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| {data['seconds']:.0f} | {data['clients']} | {data['utterances_per_request']} | {data['requests_per_s']:.1f} | "
+        "| seconds | clients | workers | utterances / request | requests/s | utterances/s | p50 ms | p99 ms | status codes | 5xx or failed | requests/s per 10 s | held |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {data['seconds']:.0f} | {data['clients']} | {data.get('workers', 1)} | {data['utterances_per_request']} | {data['requests_per_s']:.1f} | "
         f"{data['utterances_per_s']:.0f} | {data['p50_ms']:.1f} | {data['p99_ms']:.1f} | "
         f"{', '.join(f'{k}: {v}' for k, v in data['status_codes'].items())} | {data['server_errors']} | "
         f"{', '.join(f'{w:.0f}' for w in data['requests_per_s_by_10s'])} | {'yes' if data['throughput_held'] else '**no**'} |",

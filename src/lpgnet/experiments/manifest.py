@@ -50,7 +50,15 @@ class Benchmark:
 
     title: str
     kind: Literal[
-        "train_speed", "text_features", "bench", "serve_load", "frame_cost", "threads", "dialogue_memory", "analyze"
+        "train_speed",
+        "text_features",
+        "bench",
+        "serve_load",
+        "frame_cost",
+        "threads",
+        "dialogue_memory",
+        "analyze",
+        "scale",
     ]
     file: str
     command: str
