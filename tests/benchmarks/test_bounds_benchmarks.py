@@ -42,3 +42,14 @@ def test_the_scale_benchmark_renders_one_row_per_process_count():
     data = {"env": environment(), "cores": 2, "args": {"utterances": 10, "seconds": 5.0}, "rows": rows}
     lines = scale.render(data, Path("scale.json"))
     assert "| 1 | 2.00 | 100.0 | 80.0 | 40.0 |" in lines and "| 2 | 1.00 | 200.0 | 160.0 | 20.0 |" in lines
+
+
+def test_the_corpus_memory_benchmark_writes_iemocap_shaped_corpora_and_renders_growth(tmp_path):
+    from lpgnet.benchmarks import corpus_memory
+
+    corpus = tmp_path / "c.jsonl"
+    assert corpus_memory.write_corpus(corpus, 1, vectors=False) == 151 * 66
+    row = {"command": "predict", "scale": 1, "utterances": 9966, "input_mb": 7.0, "base_mb": 200.0, "peak_mb": 230.0,
+           "seconds": 2.0}  # fmt: skip
+    lines = corpus_memory.render({"env": environment(), "rows": [row]}, Path("corpus_memory.json"))
+    assert "| lpgnet predict | 1 x IEMOCAP | 9,966 | 7 | 200 | 230 | 30 | 2 |" in lines

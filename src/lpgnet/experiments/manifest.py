@@ -59,6 +59,7 @@ class Benchmark:
         "dialogue_memory",
         "analyze",
         "scale",
+        "corpus_memory",
     ]
     file: str
     command: str

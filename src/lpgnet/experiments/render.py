@@ -27,6 +27,7 @@ from typing import Any
 
 from ..benchmarks import (
     analyze,
+    corpus_memory,
     dialogue_memory,
     efficiency,
     frame_cost,
@@ -50,6 +51,7 @@ BENCHMARKS = {
     "dialogue_memory": dialogue_memory,
     "analyze": analyze,
     "scale": scale,
+    "corpus_memory": corpus_memory,
     "frame_cost": frame_cost,
     "serve_load": serve_load,
     "text_features": text_features,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -78,31 +79,45 @@ class ItemStore:
     content hashes (of the text, or of the audio file's bytes), so an edited utterance is
     recomputed and an unchanged one is not, wherever it sits in the file. A shard that
     cannot be read is ignored (its items are recomputed). Shard names carry the host and
-    process, so several processes (``lpgnet extract --shard``) can fill one store.
+    process, so several processes (``lpgnet extract --shard``) can fill one store. Only
+    an index (item key -> shard) is kept in memory; items are read from their shard when
+    asked for, so a store of millions of utterances costs megabytes, not gigabytes.
     """
 
     def __init__(self, root: str | Path, spec: dict[str, Any]) -> None:
         self.dir = Path(root) / "items" / cache_key(spec)
         self.spec = spec
-        self.items: dict[str, np.ndarray] = {}
+        self.where: dict[str, Path] = {}  # item key -> its shard: an index, not the vectors
         self.unreadable: list[Path] = []
+        self._open: OrderedDict[Path, Any] = OrderedDict()  # a few shards open for reading
         for shard in sorted(self.dir.glob("shard-*.safetensors")):
             try:
                 with safe_open(str(shard), framework="np") as f:
                     for key in f.keys():
-                        self.items[key] = f.get_tensor(key)
+                        self.where[key] = shard
             except (SafetensorError, OSError, ValueError):
                 self.unreadable.append(shard)
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.dir.glob("shard-*.safetensors")), default=0)
 
     def __contains__(self, key: str) -> bool:
-        return key in self.items
+        return key in self.where
+
+    def __len__(self) -> int:
+        return len(self.where)
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return self.items[key]
+        """The item, read from its shard (memory holds the index and a few open shards,
+        however large the store)."""
+        shard = self.where[key]
+        if shard not in self._open:
+            self._open[shard] = safe_open(str(shard), framework="np")
+            if len(self._open) > OPEN_SHARDS:
+                self._open.popitem(last=False)
+        self._open.move_to_end(shard)
+        return self._open[shard].get_tensor(key)
 
     def add(self, items: dict[str, np.ndarray]) -> None:
-        """Store ``items`` as one new shard (atomically) and keep them in memory."""
+        """Store ``items`` as one new shard (atomically)."""
         if not items:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -111,11 +126,15 @@ class ItemStore:
             with atomic_path(spec_file) as tmp:
                 tmp.write_text(json.dumps(self.spec, sort_keys=True, indent=1), encoding="utf-8")
         # a name no other process picks: extraction shards may fill one cache at once
-        name = f"shard-{self._next:05d}-{socket.gethostname()}-{os.getpid()}.safetensors"
-        with atomic_path(self.dir / name) as tmp:
+        shard = self.dir / f"shard-{self._next:05d}-{socket.gethostname()}-{os.getpid()}.safetensors"
+        with atomic_path(shard) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in items.items()}, str(tmp))
         self._next += 1
-        self.items.update(items)
+        for key in items:
+            self.where[key] = shard
+
+
+OPEN_SHARDS = 8
 
 
 def local_model_folder(name: str, what: str, hint: str = "") -> Path:

@@ -43,7 +43,7 @@ from ..data.jsonl import read_jsonl
 from ..data.problems import Problems
 from ..data.shards import shard_path
 from ..errors import ConfigError, DataError
-from ..files import atomic_path, file_sha256, write_json, write_text
+from ..files import atomic_path, file_sha256, write_json
 from . import cache
 from .audio import AudioEncoder, load_audio
 from .text import encode, encoder_spec, load_encoder, resolve_encoder, token_states
@@ -96,6 +96,19 @@ class _Skipped(Problems):
     def skip(self, row: int, kind: str, message: str) -> None:
         self.add(kind, message)
         self.bad.add(row)
+
+
+class _Lazy:
+    """Row -> vector, read from the feature store when asked for (not all held in memory)."""
+
+    def __init__(self, keys: dict[int, str], store: cache.ItemStore) -> None:
+        self.keys, self.store = keys, store
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        return self.store[self.keys[row]]
+
+    def __contains__(self, row: int) -> bool:
+        return row in self.keys
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -153,7 +166,7 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
     ids = [str(o.get("utt_id") or f"{o.get('dialog_id')}/{o.get('turn')}") for _, o in rows]
     problems = _Skipped(cfg.strict)
     root = Path(cfg.cache_dir) if cfg.cache_dir else cache.default_cache_dir()
-    features: dict[str, dict[int, np.ndarray]] = {}
+    features: dict[str, _Lazy] = {}
     frames: dict[str, dict[int, np.ndarray]] = {}
 
     if cfg.text is not None:
@@ -171,13 +184,12 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
     if not keep:
         raise DataError(f"{src}: no utterance could be extracted ({dict(problems.counts)})")
     names = {"text": cfg.text_field, "audio": cfg.audio_field}
-    lines = []
-    for i in keep:
-        obj = dict(rows[i][1])
-        for m, vecs in features.items():
-            obj[names[m]] = [float(f"{v:.7g}") for v in vecs[i].tolist()]
-        lines.append(json.dumps(obj, ensure_ascii=False))
-    write_text(out, "\n".join(lines) + "\n")
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8") as f:  # line by line: no copy of the corpus
+        for i in keep:
+            obj = dict(rows[i][1])
+            for m, vecs in features.items():
+                obj[names[m]] = [float(f"{v:.7g}") for v in vecs[i].tolist()]
+            f.write(json.dumps(obj, ensure_ascii=False) + "\n")
     written = {"features": str(out)}
     if cfg.frames:
         for m, seqs in frames.items():
@@ -201,7 +213,7 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
         "skipped": dict(problems.counts),
         "encoders": encoders,
         "examples": problems.first,
-        "fields": {names[m]: int(next(iter(v.values())).shape[-1]) for m, v in features.items() if v},
+        "fields": {names[m]: int(v[keep[0]].shape[-1]) for m, v in features.items()},
         "files": written,
     }
     write_json(out.with_name(f"{out.stem}.extract-report.json"), summary)
@@ -226,7 +238,7 @@ def _text(
     problems: _Skipped,
     root: Path,
     log: Callable[[str], None],
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+) -> tuple[_Lazy, dict[int, np.ndarray]]:
     assert cfg.text is not None
     keys: dict[int, str] = {}
     for i, (lineno, obj) in enumerate(rows):
@@ -258,7 +270,7 @@ def _text(
         seqs = token_states([rows[i][1]["text"] for i in order], cfg.text, cfg.max_frames, root, cfg.chunk)
         frames = dict(zip(order, seqs))
     log(f"text: {len(texts)} distinct texts, encoder {cfg.text.encoder} ({cfg.text.pooling} pooling)")
-    return {i: pooled[k] for i, k in keys.items()}, frames
+    return _Lazy(keys, pooled), frames
 
 
 def _audio(
@@ -269,7 +281,7 @@ def _audio(
     problems: _Skipped,
     root: Path,
     log: Callable[[str], None],
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+) -> tuple[_Lazy, dict[int, np.ndarray]]:
     keys: dict[int, str] = {}
     files: dict[str, Path] = {}
     for i, (lineno, obj) in enumerate(rows):
@@ -339,4 +351,4 @@ def _audio(
             )
             del keys[i]
     log(f"audio: {len(files)} distinct files, encoder {cfg.audio.encoder}")
-    return ({i: pooled[k] for i, k in keys.items()}, {i: seqs[k] for i, k in keys.items()} if seqs else {})
+    return _Lazy(keys, pooled), ({i: seqs[k] for i, k in keys.items()} if seqs else {})
