@@ -261,7 +261,7 @@ def run_experiment(
             ).metrics
         else:
             metrics = RunDir(run_dir).metrics()
-        plan[k] = (fold, seed, cfg, run_dir, bundle, metrics)
+        plan[k] = (fold, seed, cfg, run_dir, None, metrics)  # the data is not needed any more
     # 3. the summary
     rows: list[dict[str, Any]] = []
     per_fold: dict[str, Any] = {}
