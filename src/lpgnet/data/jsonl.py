@@ -18,7 +18,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,45 @@ def _parse_text(path: Path, lineno: int, line: str) -> dict[str, Any] | None:
     if not isinstance(obj, dict):
         raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(obj).__name__}")
     return obj
+
+
+class JsonlRows(Sequence):
+    """The (line number, object) rows of a JSONL file, read from disk when asked for: the
+    file is indexed once (byte offset and line number of each non-blank line, in arrays)
+    and every access seeks and parses, so a corpus of any size costs 16 bytes per line
+    in memory. ``keep(indices)`` is the same rows, fewer of them (a shard)."""
+
+    def __init__(self, path: Path, offsets: array | None = None, linenos: array | None = None) -> None:
+        self.path = path
+        if offsets is None or linenos is None:
+            if not path.exists():
+                raise DataError(f"{path}: conversation file not found")
+            offsets, linenos = array("q"), array("q")
+            with path.open("rb") as f:
+                at = 0
+                for lineno, raw in enumerate(f, 1):
+                    if _parse_line(path, lineno, raw) is not None:
+                        offsets.append(at)
+                        linenos.append(lineno)
+                    at += len(raw)
+            if not offsets:
+                raise DataError(f"{path}: no utterances (empty file)")
+        self.offsets, self.linenos = offsets, linenos
+        self._file: Any = None
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int) -> tuple[int, dict[str, Any]]:  # type: ignore[override]
+        if self._file is None:
+            self._file = self.path.open("rb")
+        self._file.seek(self.offsets[i])
+        return self.linenos[i], _parse_line(self.path, self.linenos[i], self._file.readline())  # type: ignore[return-value]
+
+    def keep(self, indices: list[int]) -> JsonlRows:
+        return JsonlRows(
+            self.path, array("q", (self.offsets[i] for i in indices)), array("q", (self.linenos[i] for i in indices))
+        )
 
 
 def dialogue_offsets(path: Path) -> dict[str, list[tuple[int, int]]]:

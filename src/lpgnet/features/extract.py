@@ -39,7 +39,7 @@ from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
 from ..config import TextEncoderConfig
-from ..data.jsonl import read_jsonl
+from ..data.jsonl import JsonlRows
 from ..data.problems import Problems
 from ..data.shards import shard_path
 from ..errors import ConfigError, DataError
@@ -156,13 +156,15 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
         for p in [out] + ([frame_files[m] for m in ("text", "audio")] if cfg.frames else []):
             if p.exists():
                 raise DataError(f"{p}: exists; pass --overwrite to replace it (or choose --out)")
-    rows = read_jsonl(src)
+    rows = JsonlRows(src)  # read from disk row by row, not held in memory
     if cfg.shard is not None:
         position: dict[str, int] = {}
-        for _, o in rows:
-            position.setdefault(str(o.get("dialog_id", "conversation")), len(position))
-        i, n = cfg.shard
-        rows = [(ln, o) for ln, o in rows if position[str(o.get("dialog_id", "conversation"))] % n == i]
+        mine = []
+        for k, (_, o) in enumerate(rows):
+            p = position.setdefault(str(o.get("dialog_id", "conversation")), len(position))
+            if p % cfg.shard[1] == cfg.shard[0]:
+                mine.append(k)
+        rows = rows.keep(mine)
     ids = [str(o.get("utt_id") or f"{o.get('dialog_id')}/{o.get('turn')}") for _, o in rows]
     problems = _Skipped(cfg.strict)
     root = Path(cfg.cache_dir) if cfg.cache_dir else cache.default_cache_dir()
@@ -249,7 +251,6 @@ def _text(
             )
             continue
         keys[i] = cache.text_key(text)
-    texts = {keys[i]: rows[i][1]["text"] for i in keys}
     spec = encoder_spec(cfg.text)
     pooled = cache.ItemStore(root, {"kind": "text", **spec})
     loaded: list[Any] = []
@@ -259,17 +260,23 @@ def _text(
             loaded.extend(load_encoder(resolve_encoder(cfg.text.encoder)))  # type: ignore[union-attr]
         return loaded[0], loaded[1]
 
-    def pooled_part(part: list[str]) -> dict[str, np.ndarray]:
-        vecs = encode(*model(), [texts[k] for k in part], cfg.text, desc="text batch")  # type: ignore[arg-type]
-        return dict(zip(part, vecs))
-
-    _fill(pooled, texts, pooled_part, cfg.chunk, "text")
+    last = max(keys, default=-1)
+    # the texts not cached yet, ``chunk`` at a time, read back from the file: never the whole corpus in memory
+    pending: dict[str, str] = {}
+    for i, k in tqdm(keys.items(), desc="text", file=sys.stderr, disable=None):
+        if k not in pooled and k not in pending:
+            pending[k] = rows[i][1]["text"]
+        if len(pending) >= cfg.chunk or (pending and i == last):
+            vecs = encode(*model(), list(pending.values()), cfg.text, desc="text batch")  # type: ignore[arg-type]
+            pooled.add(dict(zip(pending, vecs)))
+            pending.clear()
+    distinct = len(set(keys.values()))
     frames = {}
     if cfg.frames:
         order = list(keys)
         seqs = token_states([rows[i][1]["text"] for i in order], cfg.text, cfg.max_frames, root, cfg.chunk)
         frames = dict(zip(order, seqs))
-    log(f"text: {len(texts)} distinct texts, encoder {cfg.text.encoder} ({cfg.text.pooling} pooling)")
+    log(f"text: {distinct} distinct texts, encoder {cfg.text.encoder} ({cfg.text.pooling} pooling)")
     return _Lazy(keys, pooled), frames
 
 
