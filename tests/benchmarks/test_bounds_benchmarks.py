@@ -53,3 +53,16 @@ def test_the_corpus_memory_benchmark_writes_iemocap_shaped_corpora_and_renders_g
            "seconds": 2.0}  # fmt: skip
     lines = corpus_memory.render({"env": environment(), "rows": [row]}, Path("corpus_memory.json"))
     assert "| lpgnet predict | 1 x IEMOCAP | 9,966 | 7 | 200 | 230 | 30 | 2 |" in lines
+
+
+def test_scale_md_shows_the_measured_json():
+    """docs/SCALE.md quotes benchmarks/results/scale.json: rerunning the benchmark without
+    updating the page fails here."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    data = json.loads((root / "benchmarks" / "results" / "scale.json").read_text())
+    page = (root / "docs" / "SCALE.md").read_text()
+    for r in data["rows"]:
+        row = f"| {r['processes']} | {r['epoch_s']:.2f} | {r['extract_utterances_per_s']:.0f} | {r['requests_per_s']:.0f} |"
+        assert row in page, row

@@ -78,3 +78,34 @@ def test_torchrun_predict_merges_its_shards(corpus):
     assert done.returncode == 0, done.stderr[-2000:]
     assert out.read_bytes() == (root / "one.jsonl").read_bytes()
     assert not list(root.glob("tr.shard-*"))  # the pieces are gone once merged
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "torchrun").exists() and shutil.which("torchrun") is None,
+                    reason="torchrun is not on the PATH")  # fmt: skip
+def test_torchrun_extract_writes_the_one_process_features(tmp_path, tiny_bert):
+    rows = [{"dialog_id": f"d{d}", "turn": t, "text": f"i am happy {d} {t}"} for d in range(5) for t in range(3)]
+    (tmp_path / "talk.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = [
+        "extract",
+        "--data",
+        str(tmp_path / "talk.jsonl"),
+        "--text-encoder",
+        str(tiny_bert),
+        "--text-pooling",
+        "mean",
+    ]
+    assert main([*args, "--out", str(tmp_path / "one.jsonl"), "--cache-dir", str(tmp_path / "c1")]) == 0
+    exe = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    cmd = [exe, "--standalone", "--nproc_per_node", "2", "-m", "lpgnet", "--", *args,
+           "--out", str(tmp_path / "two.jsonl"), "--cache-dir", str(tmp_path / "c2")]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = ([json.loads(x) for x in (tmp_path / f).read_text().splitlines()] for f in ("one.jsonl", "two.jsonl"))
+    assert [r["turn"] for r in two] == [r["turn"] for r in one] and [r["dialog_id"] for r in two] == [
+        r["dialog_id"] for r in one
+    ]
+    import numpy as np
+
+    np.testing.assert_allclose([r["text_emb"] for r in two], [r["text_emb"] for r in one], rtol=1e-5, atol=1e-6)
+    assert not list(tmp_path.glob("two.shard-*"))  # the shards' markers are gone
