@@ -23,6 +23,7 @@ and answers with the rows ``lpgnet analyze`` writes (``lpgnet.serving.analyze``,
 """
 
 # (no "from __future__ import annotations": FastAPI reads the request model from the real annotations)
+import functools
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, LPGNetError
+from ..features.audio import SAMPLE_RATE
 from .analyze import AnalyzeConfig, Analyzer
 from .calls import CallSession
 from .predict import Predictor, StreamingSession
@@ -168,16 +170,13 @@ def create_app(
         return {"closed": sid}
 
     # ------------------------------------------------------------------ audio
-    analyzers: dict[str, Analyzer] = {}
     calls: OrderedDict[str, CallSession] = OrderedDict()
 
+    @functools.cache
     def analyzer() -> Analyzer:
         """The recording stages, loaded on the first audio request (a run that cannot
-        take audio says why, as a 422, on every audio request)."""
-        if "one" not in analyzers:
-            cfg = replace(analyze or AnalyzeConfig(), max_seconds=max_audio_seconds)
-            analyzers["one"] = Analyzer(predictor, cfg)
-        return analyzers["one"]
+        take audio says why, as a 422, on every audio request: a raise is not cached)."""
+        return Analyzer(predictor, replace(analyze or AnalyzeConfig(), max_seconds=max_audio_seconds))
 
     def speakers_arg(speakers: int | None) -> int | None:
         if speakers is not None and not 1 <= speakers <= 8:
@@ -223,7 +222,7 @@ def create_app(
             if cid not in calls:
                 return error(404, f"call {cid!r}: not found (ended, expired or never opened)")
             call = calls[cid]
-            if call.seconds + len(body) / (2 * call.channels * 16000) > max_audio_seconds:
+            if call.seconds + len(body) / (2 * call.channels * SAMPLE_RATE) > max_audio_seconds:
                 return error(413, f"call {cid!r}: at most {max_audio_seconds:g} s of audio")
             rows = call.add(body)
             calls.move_to_end(cid)

@@ -3,7 +3,7 @@
     torchrun --nproc_per_node 2 -m lpgnet train --config ... --out runs/x
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint host:29400 -m lpgnet train ...
 
-torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; ``init`` joins the process group (gloo on
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; ``from_env`` joins the process group (gloo on
 CPU, nccl on GPU, each process on its local GPU). Every process builds the same data and
 the same length-bucketed batches (one seed), and takes its share of each batch: dialogues
 ``rank, rank + world, ...`` of it. So the effective batch is the configured one, and
@@ -21,7 +21,7 @@ with dropout 0). A batch with fewer dialogues than processes gives the spare pro
 a copy of its first dialogue with zero loss weight, which BatchNorm still counts.
 
 Rank 0 alone writes the run directory and logs; validation and test predictions are
-computed on shares and gathered (``gather_logits``). Text features that need computing
+computed on shares and gathered (``scoring.predict_logits``). Text features that need computing
 (fine-tuning) are computed by rank 0 while the others wait, then read from the cache by
 all (``main_first``: SpeechBrain's ``run_on_main``).
 """
