@@ -77,6 +77,9 @@ def test_manifest_errors_name_the_problem(tmp_path):
     m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}, {name: a, config: d.yaml}]}\n")
     with pytest.raises(ConfigError, match="share the key 'a'"):
         results_page(m)
+    m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml, base: b}]}\n")
+    with pytest.raises(ConfigError, match="row 'A': base 'b' names no other row"):
+        results_page(m)
     m.write_text("- just a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         results_page(m)
@@ -365,4 +368,44 @@ def test_a_study_table_says_whether_valid_tracks_test_across_its_rows(tmp_path):
     m = tmp_path / "m.yaml"
     m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: s, kind: study, title: S, rows: [{rows}]}}\n")
     r = float(np.corrcoef([0.80, 0.82, 0.84], [0.70, 0.69, 0.72])[0, 1])
-    assert f"Across these 3 rows, mean valid wF1 and mean test wF1 correlate at r = {r:+.2f}" in results_page(m)
+    assert f"Across these 3 rows, mean selection wF1 and mean test wF1 correlate at r = {r:+.2f}" in results_page(m)
+
+
+def test_a_study_row_is_compared_with_its_base_by_selection_score_paired_by_seed(tmp_path):
+    """The adoption rule reads selection scores only: row b's selection wF1 is above the
+    base's by 0.01 on every seed (adopted, whatever its test score), row c's by 0.002."""
+    from lpgnet.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: linear}\n")
+    base = [0.70, 0.72, 0.74]
+    for key, (gain, test) in {"a": (0.0, 0.70), "b": (0.01, 0.60), "c": (0.002, 0.90)}.items():
+        sel = [v + gain for v in base]
+        runs = [
+            {"seed": i, "fold": None, "valid": {"weighted_f1": v}, "test": {"weighted_f1": test}}
+            for i, v in enumerate(sel)
+        ]
+        block = lambda x: {k: {"mean": x, "std": 0.0, "n": 3} for k in HEADLINE}  # noqa: E731
+        (tmp_path / "runs" / "s" / key).mkdir(parents=True)
+        (tmp_path / "runs" / "s" / key / "summary.json").write_text(
+            json.dumps(
+                {
+                    "runs": runs,
+                    "seeds": [0, 1, 2],
+                    "folds": None,
+                    "config_yaml": dump_config(load_config(cfg)),
+                    "valid": block(statistics.fmean(sel)),
+                    "test": block(test),
+                }
+            )
+        )
+    rows = f"{{name: A, key: a, config: {cfg}}}, {{name: B, key: b, base: a, config: {cfg}}}, "
+    rows += f"{{name: C, key: c, base: a, config: {cfg}}}, {{name: D, key: d, base: a, config: {cfg}}}"
+    m = tmp_path / "m.yaml"
+    m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: s, kind: study, title: S, rows: [{rows}]}}\n")
+    text = results_page(m)
+    assert "| A | 72.00 ± 0.00 |" in text and "| (base) |  |" in text
+    assert "| 60.00 ± 0.00 | +1.00 [+1.00, +1.00], 3 | yes |" in text  # its test score plays no part
+    assert "| 90.00 ± 0.00 | +0.20 [+0.20, +0.20], 3 | no |" in text
+    assert "| D | not run yet |" in text
+    assert "- From A: the rule adopts B (+1.00) (2 of 3 changes measured; threshold +0.50 points" in text

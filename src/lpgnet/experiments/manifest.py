@@ -27,6 +27,10 @@ class Row:
     key: str = ""
     same_as: str | None = None  # "table/row-key": show that row's experiment, do not run another
     split: str = "test"  # which scores to show: test, or test_without_audio / test_without_text
+    # a study row that changes one thing from another row of its table (that row's key):
+    # the page compares their selection scores, paired by seed, and says whether the change
+    # is adopted (the table's adopt_at)
+    base: str | None = None
 
 
 @dataclass
@@ -38,6 +42,9 @@ class Table:
     # study: validation columns first; selection: how well each row's selection score
     # tracks its test score across its runs
     kind: Literal["main", "study", "per_class", "selection"] = "main"
+    # study: a change is adopted when it raises the mean selection wF1 of its base (over
+    # the seeds both have) by at least this much
+    adopt_at: float = 0.005
 
 
 def _slug(text: str) -> str:
@@ -111,6 +118,11 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
             if r.seeds < 1:
                 raise ConfigError(f"{path}: table {table.id}: row {r.name!r}: seeds must be at least 1")
             keys.add(r.key)
+        for r in table.rows:
+            if r.base is not None and (r.base not in keys or r.base == r.key):
+                raise ConfigError(
+                    f"{path}: table {table.id}: row {r.name!r}: base {r.base!r} names no other row of the table"
+                )
     rows = {f"{t.id}/{r.key}": r for t in tables for r in t.rows}
     for t in tables:
         for r in t.rows:

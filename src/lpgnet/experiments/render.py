@@ -84,7 +84,9 @@ def render_table(table: Table, src: Sources) -> str:
         lines += _selection(summaries, stale)
     else:
         study = table.kind == "study"
-        head = (["valid wF1", "valid acc"] if study else []) + [
+        bases = study and any(r.base for r in table.rows)
+        by_key = {row.key: s for row, s in summaries}
+        head = (["selection wF1", "selection acc"] if study else []) + [
             "N",
             "acc",
             "wF1",
@@ -95,6 +97,8 @@ def render_table(table: Table, src: Sources) -> str:
         ]
         if not study:
             head += ["paper (1-vs-all acc / F1)"]
+        if bases:
+            head += ["selection wF1 - base's (paired by seed, 95% interval, pairs)", "adopted"]
         lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
         for row, s in summaries:
             if s is None:
@@ -116,6 +120,8 @@ def render_table(table: Table, src: Sources) -> str:
                 cells.append(
                     " / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–"
                 )
+            if bases:
+                cells += _against_base(row, s, by_key, table.adopt_at)
             lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
             for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
                 n = len(s["seeds"])
@@ -127,6 +133,7 @@ def render_table(table: Table, src: Sources) -> str:
                 )
     if table.kind == "study":
         lines += _study_correlation(summaries)
+        lines += _adopted(table, summaries)
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, row_dir(src.runs, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
@@ -179,9 +186,49 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
     return "\n".join(lines + [""])
 
 
-def _by_run(summary: dict[str, Any], metric: str) -> dict[tuple[str | None, int], float]:
-    """A summary's test ``metric`` per (fold, seed)."""
-    return {(r.get("fold"), r["seed"]): r["test"][metric] for r in summary["runs"]}
+def _by_run(summary: dict[str, Any], metric: str, split: str = "test") -> dict[tuple[str | None, int], float]:
+    """A summary's ``split`` ``metric`` per (fold, seed)."""
+    return {(r.get("fold"), r["seed"]): r[split][metric] for r in summary["runs"]}
+
+
+def _selection_gain(row: Row, s: dict[str, Any] | None, by_key: dict[str, Any]) -> dict[str, float] | None:
+    """The paired difference of a study row's selection wF1 and its base's, over the
+    (fold, seed) runs both have; None when either is missing or they share no run."""
+    base = by_key.get(row.base) if row.base else None
+    if s is None or base is None:
+        return None
+    mine, theirs = (_by_run(x, "weighted_f1", "valid") for x in (s, base))
+    both = sorted(set(mine) & set(theirs), key=str)
+    return paired_difference([mine[k] for k in both], [theirs[k] for k in both]) if both else None
+
+
+def _against_base(row: Row, s: dict[str, Any], by_key: dict[str, Any], adopt_at: float) -> list[str]:
+    """A study row's two cells against its base: the paired selection difference and
+    whether the rule adopts the change (mean gain >= adopt_at; the test score plays no part)."""
+    if not row.base:
+        return ["(base)", ""]
+    d = _selection_gain(row, s, by_key)
+    if d is None:
+        return ["its base has no shared run yet", ""]
+    cell = f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}], {d['n']}"
+    return [cell, "yes" if d["mean"] >= adopt_at else "no"]
+
+
+def _adopted(table: Table, summaries) -> list[str]:
+    """One line per base row: which of its changes the selection rule adopts."""
+    by_key = {row.key: s for row, s in summaries}
+    names = {row.key: row.name for row, _ in summaries}
+    lines = []
+    for base in dict.fromkeys(r.base for r, _ in summaries if r.base):
+        gains = {r.name: _selection_gain(r, s, by_key) for r, s in summaries if r.base == base}
+        done = {name: d for name, d in gains.items() if d is not None}
+        kept = [f"{name} ({100 * d['mean']:+.2f})" for name, d in done.items() if d["mean"] >= table.adopt_at]
+        what = "adopts " + ", ".join(kept) if kept else "adopts no change"
+        lines.append(
+            f"- From {names[base]}: the rule {what} ({len(done)} of {len(gains)} changes measured; "
+            f"threshold {100 * table.adopt_at:+.2f} points of mean selection wF1)."
+        )
+    return ["", *lines] if lines else []
 
 
 def _selection(summaries, stale: dict[str, str]) -> list[str]:
@@ -208,11 +255,11 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
             f"| {gap:+.2f} | {'–' if r is None else f'{r:+.2f}'} |"
         )
     for rule, rows in by_rule.items():  # across configurations: would choosing among them by it track test?
-        lines += _study_correlation(rows, f"{rule} rows", "selection")
+        lines += _study_correlation(rows, f"{rule} rows")
     return lines
 
 
-def _study_correlation(summaries, rows: str = "rows", score: str = "valid") -> list[str]:
+def _study_correlation(summaries, rows: str = "rows") -> list[str]:
     """Whether choosing among these rows by their validation (selection) score would track
     test: the correlation of mean valid wF1 and mean test wF1 across the rows, after the
     fact; nothing for fewer than three rows."""
@@ -222,7 +269,7 @@ def _study_correlation(summaries, rows: str = "rows", score: str = "valid") -> l
         return []
     return [
         "",
-        f"Across these {len(done)} {rows}, mean {score} wF1 and mean test wF1 correlate at r = {r:+.2f} "
+        f"Across these {len(done)} {rows}, mean selection wF1 and mean test wF1 correlate at r = {r:+.2f} "
         "(Pearson; computed after the fact, not used to choose).",
     ]
 
