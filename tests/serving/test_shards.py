@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import quick_run, write_corpus
 from lpgnet.cli import main
 from lpgnet.data.jsonl import iter_dialogues
+from lpgnet.data.shards import select_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +33,19 @@ def corpus(tmp_path_factory):
     random.Random(0).shuffle(rows)
     (root / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root, run
+
+
+@given(st.lists(st.sampled_from("abcdefg"), max_size=30), st.integers(1, 5))
+def test_shards_partition_the_items_by_group_in_order(groups, n):
+    """Every item lands in exactly one shard, a group's items all in the same one, each
+    shard keeps the input's order, and group k (order of first appearance) is in shard k mod n."""
+    items = list(enumerate(groups))
+    shards = [list(select_shard(items, (i, n), group=lambda item: item[1])) for i in range(n)]
+    assert sorted(x for s in shards for x in s) == items
+    first = list(dict.fromkeys(groups))
+    for i, shard in enumerate(shards):
+        assert shard == sorted(shard)
+        assert {g for _, g in shard} == {g for k, g in enumerate(first) if k % n == i}
 
 
 def test_dialogues_are_read_one_at_a_time_in_order_of_first_appearance(corpus):

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import DataError
 from ..files import file_sha256
 from .conversation import IGNORE, MAX_FEATURE_ABS, DataBundle, Dialogue, unusable_value
+from .shards import select_shard
 
 
 def read_text(path: Path, what: str = "conversation file") -> str:
@@ -151,11 +152,8 @@ def iter_dialogues(
     time, in order of first appearance; ``shard`` (i, n) keeps the dialogues whose
     position in that order is i modulo n (``lpgnet predict --shard``)."""
     index = dialogue_offsets(path)
-    i, n = shard
     with path.open("rb") as f:
-        for position, (dialog_id, lines) in enumerate(index.items()):
-            if position % n != i:
-                continue
+        for dialog_id, lines in select_shard(index.items(), shard, group=lambda item: item[0]):
             rows = []
             for offset, lineno in lines:
                 f.seek(offset)

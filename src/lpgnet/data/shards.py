@@ -12,7 +12,9 @@ one process -- reading one line at a time.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import ConfigError, DataError, RunDirError
 from ..files import atomic_path
@@ -27,6 +29,20 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= i < n:
         raise ConfigError(f"--shard {text}: expected 0 <= i < n")
     return i, n
+
+
+T = TypeVar("T")
+
+
+def select_shard(items: Iterable[T], shard: tuple[int, int], group: Callable[[T], str]) -> Iterator[T]:
+    """The items of shard (i, n): those whose group (a dialogue) comes i-th modulo n in
+    the order groups first appear -- the one rule every sharded command (predict,
+    extract, a CSV or a JSONL) splits by, so their shards always line up."""
+    i, n = shard
+    position: dict[str, int] = {}
+    for item in items:
+        if position.setdefault(group(item), len(position)) % n == i:
+            yield item
 
 
 def shard_path(out: str | Path, i: int, n: int) -> Path:

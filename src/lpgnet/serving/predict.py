@@ -35,6 +35,7 @@ from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
 from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue, unusable_value
 from ..data.jsonl import iter_dialogues, read_conversations
+from ..data.shards import select_shard
 from ..data.windows import context_windows, window_dialogue
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
@@ -270,7 +271,7 @@ class Predictor:
             groups: dict[str, list[tuple[int, dict]]] = {}
             for lineno, u in read_conversations(path):
                 groups.setdefault(str(u.get("dialog_id", "conversation")), []).append((lineno, u))
-            dialogues: Iterable = (g for k, g in enumerate(groups.items()) if k % shard[1] == shard[0])
+            dialogues: Iterable = select_shard(groups.items(), shard, group=lambda item: item[0])
         else:
             dialogues = iter_dialogues(path, shard)
         for dialog_id, utts in dialogues:
