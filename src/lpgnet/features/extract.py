@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -111,21 +111,25 @@ class _Lazy:
         return row in self.keys
 
 
-def _chunks(items: list, size: int) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def _fill(
     store: cache.ItemStore,
-    keys: dict[str, Any],
-    compute: Callable[[list[Any]], dict[str, np.ndarray]],
+    items: Collection[tuple[str, Any]],
+    compute: Callable[[dict[str, Any]], dict[str, np.ndarray]],
     chunk: int,
     desc: str,
 ) -> None:
-    """Compute the items of ``keys`` (key -> input) not yet in ``store``, chunk by chunk."""
-    todo = [k for k in keys if k not in store]
-    for part in tqdm(_chunks(todo, chunk), desc=desc, file=sys.stderr, disable=None):
-        store.add(compute(part))
+    """Compute the (key, input) items whose key is not in ``store`` yet, ``chunk`` distinct
+    keys at a time, and store each chunk as it is done: an interruption loses at most one
+    chunk, and no more than one chunk's inputs (texts, clips) is ever in memory."""
+    pending: dict[str, Any] = {}
+    for k, x in tqdm(items, desc=desc, file=sys.stderr, disable=None):
+        if k not in store and k not in pending:
+            pending[k] = x
+            if len(pending) >= chunk:
+                store.add(compute(pending))
+                pending = {}
+    if pending:
+        store.add(compute(pending))
 
 
 def shard_marker(out: Path, i: int, n: int) -> Path:
@@ -255,16 +259,11 @@ def _text(
             loaded.extend(load_encoder(resolve_encoder(cfg.text.encoder)))  # type: ignore[union-attr]
         return loaded[0], loaded[1]
 
-    last = max(keys, default=-1)
-    # the texts not cached yet, ``chunk`` at a time, read back from the file: never the whole corpus in memory
-    pending: dict[str, str] = {}
-    for i, k in tqdm(keys.items(), desc="text", file=sys.stderr, disable=None):
-        if k not in pooled and k not in pending:
-            pending[k] = rows[i][1]["text"]
-        if len(pending) >= cfg.chunk or (pending and i == last):
-            vecs = encode(*model(), list(pending.values()), cfg.text, desc="text batch")  # type: ignore[arg-type]
-            pooled.add(dict(zip(pending, vecs)))
-            pending.clear()
+    def embed(part: dict[str, int]) -> dict[str, np.ndarray]:
+        texts = [rows[i][1]["text"] for i in part.values()]  # read back from the file only now
+        return dict(zip(part, encode(*model(), texts, cfg.text, desc="text batch")))  # type: ignore[arg-type]
+
+    _fill(pooled, [(k, i) for i, k in keys.items()], embed, cfg.chunk, "text")
     distinct = len(set(keys.values()))
     frames = {}
     if cfg.frames:
@@ -333,17 +332,18 @@ def _audio(
                     undecodable[k] = f"{files[k]}: {exc}"
             return keys, vecs
 
-    def compute(enc: Any) -> Callable[[list[str]], dict[str, np.ndarray]]:
-        def run(part: list[str]) -> dict[str, np.ndarray]:
-            ok, vecs = encode_each(enc, *waves(part)) if part else ([], [])
+    def compute(enc: Any) -> Callable[[dict[str, Path]], dict[str, np.ndarray]]:
+        def run(part: dict[str, Path]) -> dict[str, np.ndarray]:
+            ok, vecs = encode_each(enc, *waves(list(part)))
             dtype = np.float16 if enc is framer else np.float32
             return {k: np.asarray(v, dtype) for k, v in zip(ok, vecs)}
 
         return run
 
-    _fill(pooled, {k: files[k] for k in files}, compute(encoder), cfg.chunk, "audio")
+    _fill(pooled, files.items(), compute(encoder), cfg.chunk, "audio")
     if seqs is not None:
-        _fill(seqs, {k: files[k] for k in files if k not in undecodable}, compute(framer), cfg.chunk, "audio frames")
+        decodable = [(k, p) for k, p in files.items() if k not in undecodable]
+        _fill(seqs, decodable, compute(framer), cfg.chunk, "audio frames")
     for i, k in list(keys.items()):
         if k in undecodable or k not in pooled:
             problems.skip(
