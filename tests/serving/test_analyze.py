@@ -129,6 +129,10 @@ def test_the_service_analyzes_an_upload_and_a_live_call_alike(made):
     bad = client.post("/analyze", content=b"garbage bytes")
     assert bad.status_code == 422 and bad.json()["error"].startswith("body: cannot decode") and "/tmp" not in bad.text
     assert client.post("/analyze", content=b"\0" * 4_000_001).status_code == 413
+    # a speaker count outside the configured bound is refused the same way for uploads and calls
+    for path in ("/analyze", "/calls"):
+        wrong = client.post(path, params={"speakers": 9}, content=b"x")
+        assert wrong.status_code == 422 and "speakers.speakers: expected 1 to 8" in wrong.json()["error"], wrong.text
     # a live call, half a second at a time: the same utterances, each as soon as it ends
     wave, _ = sf.read(calls / "stereo.wav", dtype="int16", always_2d=True)
     cid = client.post("/calls", params={"channels": 2}).json()["call_id"]

@@ -158,6 +158,16 @@ class Analyzer:
 
     # ---------------------------------------------------------------- one recording
 
+    def speaker_config(self, speakers: int | None = None) -> SpeakerConfig:
+        """The speaker settings for one recording or call: the configured ones, with the
+        number of speakers replaced when given (checked here, for the CLI, the service's
+        uploads and its live calls alike)."""
+        if speakers is None:
+            return self.cfg.speakers
+        cfg = replace(self.cfg.speakers, speakers=speakers)
+        cfg.validate("speakers")
+        return cfg
+
     def segment(
         self, rec: Recording, given: list[Segment] | None, clock: dict[str, float], speakers: int | None = None
     ) -> list[Segment]:
@@ -176,7 +186,7 @@ class Analyzer:
         clock["vad"] += time.perf_counter() - t
         t = time.perf_counter()
         if segments and any(not s.speaker for s in segments):
-            cfg = self.cfg.speakers if speakers is None else replace(self.cfg.speakers, speakers=speakers)
+            cfg = self.speaker_config(speakers)
             needs_encoder = not split and cfg.speakers != 1 and len(segments) > 1
             assign_speakers(rec, segments, cfg, split, self.speaker_encoder if needs_encoder else None)
         clock["speakers"] += time.perf_counter() - t

@@ -41,7 +41,7 @@ class CallSession:
             raise DataError(f"channels: expected 1 to 8, got {channels}")
         self.analyzer = analyzer
         self.channels = channels
-        self.speakers = speakers if speakers is not None else analyzer.cfg.speakers.speakers
+        self.speaker_cfg = analyzer.speaker_config(speakers)
         self.session = analyzer.predictor.stream()
         self.buffer = np.zeros((0, channels), np.float32)
         self.offset = 0.0  # seconds of the call before the buffer's first sample
@@ -100,11 +100,11 @@ class CallSession:
     def _speaker(self, audio: Waveform, seg: Segment) -> str:
         if seg.channel is not None:
             return f"ch{seg.channel + 1}"
-        if self.speakers == 1:
+        cfg = self.speaker_cfg
+        if cfg.speakers == 1:
             return "S1"
         voice = self.analyzer.speaker_encoder.embed(audio.read(seg.start, seg.end))
-        cfg = self.analyzer.cfg.speakers
-        limit = self.speakers or cfg.max_speakers
+        limit = cfg.speakers or cfg.max_speakers
         if self.voices:
             distance = [1 - float(v @ voice / (np.linalg.norm(v) * np.linalg.norm(voice) + 1e-9)) for v in self.voices]
             best = int(np.argmin(distance))

@@ -178,17 +178,13 @@ def create_app(
         take audio says why, as a 422, on every audio request: a raise is not cached)."""
         return Analyzer(predictor, replace(analyze or AnalyzeConfig(), max_seconds=max_audio_seconds))
 
-    def speakers_arg(speakers: int | None) -> int | None:
-        if speakers is not None and not 1 <= speakers <= 8:
-            raise DataError(f"speakers: expected 1 to 8, got {speakers}")
-        return speakers
-
     @app.post("/analyze", responses=errors(413, 422))
     async def analyze_recording(request: Request, speakers: int | None = None) -> Any:
         body = await request.body()
         if not body:
             raise DataError("body: expected a recording (the bytes of an audio or video file), got nothing")
-        speakers_arg(speakers)
+        with lock:
+            analyzer().speaker_config(speakers)  # a wrong count is refused before the upload is written
         with tempfile.TemporaryDirectory(prefix="lpgnet-upload-") as tmp:
             path = Path(tmp) / "upload"
             path.write_bytes(body)
@@ -208,7 +204,7 @@ def create_app(
                 "call's requests to one worker)",
             )
         with lock:
-            call = CallSession(analyzer(), channels=channels, speakers=speakers_arg(speakers))
+            call = CallSession(analyzer(), channels=channels, speakers=speakers)
             cid = uuid.uuid4().hex
             calls[cid] = call
             while len(calls) > max_sessions:
