@@ -32,6 +32,10 @@ def test_predictions_match_the_model_and_name_labels_and_gates(tmp_path):
         np.testing.assert_allclose([p["probs"][c] for c in LABELS], probs[i].numpy(), atol=1e-6)
         assert p["label"] == LABELS[int(probs[i].argmax())]
         assert abs(sum(p["gates"].values()) - 1) < 1e-5 and p["missing"] == []
+    # numpy vectors (how a Python caller holds them) are taken as they are, with the same answer
+    arrays = [{**r, "tf": np.asarray(r["tf"], np.float32), "af": np.asarray(r["af"])} for r in dialogue]
+    for a, p in zip(predictor.predict(arrays), preds):
+        assert a["probs"] == pytest.approx(p["probs"])
 
 
 def test_missing_audio_is_predicted_from_text_through_the_gates(tmp_path):
@@ -56,6 +60,8 @@ def test_an_utterance_with_no_input_or_a_wrong_vector_is_a_clear_error(tmp_path)
         match="utterance 0: field 'af': expected a list of 3 numbers \\(the run's audio feature size\\), got a list of",
     ):
         predictor.predict([{"tf": [0.0] * 6, "af": [1.0, 2.0]}])
+    with pytest.raises(Exception, match="field 'af': expected a list of 3 numbers .*, got an array of shape \\(2,\\)"):
+        predictor.predict([{"tf": [0.0] * 6, "af": np.zeros(2)}])
     with pytest.raises(Exception, match="raw text given, but the run has no text encoder on record"):
         predictor.predict([{"text": "hello", "af": [0.0] * 3}])
 

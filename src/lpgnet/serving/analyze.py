@@ -206,11 +206,11 @@ class Analyzer:
         if "text" in self.use and said:
             vectors = self.predictor.encoders.embed_text([segments[i].text for i in said])  # type: ignore[misc]
             for i, v in zip(said, vectors):
-                rows[i][self.predictor.fields["text"]] = np.asarray(v, np.float64).tolist()
+                rows[i][self.predictor.fields["text"]] = np.asarray(v)
         if "audio" in self.use:
             waves = [rec.read(s.start, s.end, s.channel) for s in segments]
             for row, v in zip(rows, self.predictor.encoders.embed_waves(waves)):
-                row[self.predictor.fields["audio"]] = np.asarray(v, np.float64).tolist()
+                row[self.predictor.fields["audio"]] = np.asarray(v)
         clock["features"] += time.perf_counter() - t
         return rows
 

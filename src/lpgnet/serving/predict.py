@@ -152,7 +152,9 @@ class Predictor:
                 f = self.fields[m]
                 if f is not None and u.get(f) is not None:
                     v = u[f]
-                    if (
+                    if isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and v.shape == (self.dims[m],):
+                        pass  # a vector from a Python caller (analyze's own encoders): no list round trip
+                    elif (
                         not isinstance(v, list)
                         or len(v) != self.dims[m]
                         or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
@@ -160,6 +162,8 @@ class Predictor:
                         got = (
                             f"a list of {len(v)}" + (" with non-numbers" if len(v) == self.dims[m] else "")
                             if isinstance(v, list)
+                            else f"an array of shape {v.shape} ({v.dtype})"
+                            if isinstance(v, np.ndarray)
                             else f"{type(v).__name__} {str(v)[:40]}"
                         )
                         raise DataError(
