@@ -45,13 +45,14 @@ from .predict import Predictor, StreamingSession
 from .store import Conflict, MemoryStore, SqliteStore
 
 log = logging.getLogger("lpgnet.serving.serve")
+MAX_SESSIONS = 1000  # open sessions (and live calls) kept by default; the oldest is dropped beyond it
 
 
 def create_app(
     predictor: Predictor,
     max_body_bytes: int = 2_000_000,
     max_utterances: int = 500,
-    max_sessions: int = 1000,
+    max_sessions: int = MAX_SESSIONS,
     max_audio_bytes: int = 50_000_000,
     max_audio_seconds: float = 3600.0,
     analyze: AnalyzeConfig | None = None,
@@ -257,7 +258,7 @@ def serve(
     if workers == 1:
         if threads:
             torch_threads(threads)
-        store = SqliteStore(session_store, limits.get("max_sessions", 1000)) if session_store else None
+        store = SqliteStore(session_store, limits.get("max_sessions", MAX_SESSIONS)) if session_store else None
         app = create_app(Predictor.from_run(run), session_store=store, **limits)
         print(f"serving {run} on http://{host}:{port} ({routes})", file=sys.stderr)
         uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -289,7 +290,7 @@ def app_from_env() -> Any:
     spec = json.loads(os.environ[ENV])
     torch_threads(spec["threads"])
     limits = spec["limits"]
-    store = SqliteStore(spec["store"], limits.get("max_sessions", 1000))
+    store = SqliteStore(spec["store"], limits.get("max_sessions", MAX_SESSIONS))
     analyze = AnalyzeConfig(modalities=spec["modalities"])
     return create_app(Predictor.from_run(spec["run"]), session_store=store, analyze=analyze, live_calls=False, **limits)
 
