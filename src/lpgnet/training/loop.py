@@ -141,7 +141,7 @@ def train_epoch(
         optimizer.step()
         if after_step is not None:
             after_step()
-        n = int(ctx.total_of(torch.tensor(float((batch.labels != IGNORE).sum()) * weight)))
+        n = sum(int((items[i].labels != IGNORE).sum()) for i in idx)  # the whole batch's: every process has it
         count += n
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v * weight * n
