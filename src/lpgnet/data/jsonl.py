@@ -87,6 +87,23 @@ def _parse_text(path: Path, lineno: int, line: str) -> dict[str, Any] | None:
     return obj
 
 
+def _scan(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(byte offset, line number, object) of each non-blank line, one at a time."""
+    if not path.exists():
+        raise DataError(f"{path}: conversation file not found")
+    empty = True
+    with path.open("rb") as f:
+        at = 0
+        for lineno, raw in enumerate(f, 1):
+            obj = _parse_line(path, lineno, raw)
+            if obj is not None:
+                empty = False
+                yield at, lineno, obj
+            at += len(raw)
+    if empty:
+        raise DataError(f"{path}: no utterances (empty file)")
+
+
 class JsonlRows(Sequence):
     """The (line number, object) rows of a JSONL file, read from disk when asked for: the
     file is indexed once (byte offset and line number of each non-blank line, in arrays)
@@ -96,20 +113,23 @@ class JsonlRows(Sequence):
     def __init__(self, path: Path, offsets: array | None = None, linenos: array | None = None) -> None:
         self.path = path
         if offsets is None or linenos is None:
-            if not path.exists():
-                raise DataError(f"{path}: conversation file not found")
             offsets, linenos = array("q"), array("q")
-            with path.open("rb") as f:
-                at = 0
-                for lineno, raw in enumerate(f, 1):
-                    if _parse_line(path, lineno, raw) is not None:
-                        offsets.append(at)
-                        linenos.append(lineno)
-                    at += len(raw)
-            if not offsets:
-                raise DataError(f"{path}: no utterances (empty file)")
+            for at, lineno, _ in _scan(path):
+                offsets.append(at)
+                linenos.append(lineno)
         self.offsets, self.linenos = offsets, linenos
         self._file: Any = None
+
+    @classmethod
+    def by_dialogue(cls, path: Path) -> dict[str, JsonlRows]:
+        """Each dialogue's rows, dialogues in order of first appearance, from one pass
+        over the file: a corpus of any size can then be read one dialogue at a time."""
+        index: dict[str, tuple[array, array]] = {}
+        for at, lineno, obj in _scan(path):
+            offsets, linenos = index.setdefault(str(obj.get("dialog_id", "conversation")), (array("q"), array("q")))
+            offsets.append(at)
+            linenos.append(lineno)
+        return {d: cls(path, offsets, linenos) for d, (offsets, linenos) in index.items()}
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -120,29 +140,16 @@ class JsonlRows(Sequence):
         self._file.seek(self.offsets[i])
         return self.linenos[i], _parse_line(self.path, self.linenos[i], self._file.readline())  # type: ignore[return-value]
 
+    def close(self) -> None:
+        """Close the file the rows are read from (it reopens when a row is asked for again)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def keep(self, indices: list[int]) -> JsonlRows:
         return JsonlRows(
             self.path, array("q", (self.offsets[i] for i in indices)), array("q", (self.linenos[i] for i in indices))
         )
-
-
-def dialogue_offsets(path: Path) -> dict[str, list[tuple[int, int]]]:
-    """Each dialogue's lines as (byte offset, line number), dialogues in order of first
-    appearance: one pass that keeps two integers per utterance, not the utterances, so a
-    corpus of any size can then be read one dialogue at a time (``iter_dialogues``)."""
-    if not path.exists():
-        raise DataError(f"{path}: conversation file not found")
-    index: dict[str, list[tuple[int, int]]] = {}
-    with path.open("rb") as f:
-        offset = 0
-        for lineno, raw in enumerate(f, 1):
-            obj = _parse_line(path, lineno, raw)
-            if obj is not None:
-                index.setdefault(str(obj.get("dialog_id", "conversation")), []).append((offset, lineno))
-            offset += len(raw)
-    if not index:
-        raise DataError(f"{path}: no utterances (empty file)")
-    return index
 
 
 def iter_dialogues(
@@ -151,14 +158,10 @@ def iter_dialogues(
     """(dialog_id, [(line, utterance), ...]) of a JSONL file, one dialogue in memory at a
     time, in order of first appearance; ``shard`` (i, n) keeps the dialogues whose
     position in that order is i modulo n (``lpgnet predict --shard``)."""
-    index = dialogue_offsets(path)
-    with path.open("rb") as f:
-        for dialog_id, lines in select_shard(index.items(), shard, group=lambda item: item[0]):
-            rows = []
-            for offset, lineno in lines:
-                f.seek(offset)
-                rows.append((lineno, _parse_line(path, lineno, f.readline())))
-            yield dialog_id, rows  # type: ignore[misc]
+    for dialog_id, rows in select_shard(JsonlRows.by_dialogue(path).items(), shard, group=lambda item: item[0]):
+        utterances = list(rows)
+        rows.close()  # one open file at a time, however many dialogues
+        yield dialog_id, utterances
 
 
 def read_conversations(path: Path) -> list[tuple[int, dict[str, Any]]]:
