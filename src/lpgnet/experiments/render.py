@@ -223,7 +223,7 @@ def _adopted(table: Table, summaries) -> list[str]:
         gains = {r.name: _selection_gain(r, s, by_key) for r, s in summaries if r.base == base}
         done = {name: d for name, d in gains.items() if d is not None}
         kept = [f"{name} ({100 * d['mean']:+.2f})" for name, d in done.items() if d["mean"] >= table.adopt_at]
-        what = "adopts " + ", ".join(kept) if kept else "adopts no change"
+        what = "adopts " + ", ".join(kept) if kept else "adopts no change" if done else "has no change measured yet"
         lines.append(
             f"- From {names[base]}: the rule {what} ({len(done)} of {len(gains)} changes measured; "
             f"threshold {100 * table.adopt_at:+.2f} points of mean selection wF1)."
