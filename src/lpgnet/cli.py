@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError, LPGNetError, RunDirError
+from .serving.store import MAX_SESSIONS
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -592,7 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-body-kb", type=int, default=2000, help="largest request body, KiB (default 2000)")
     p.add_argument("--max-utterances", type=int, default=500, help="most utterances per conversation or session")
-    p.add_argument("--max-sessions", type=int, default=1000, help="open incremental sessions kept (oldest dropped)")
+    p.add_argument(
+        "--max-sessions", type=int, default=MAX_SESSIONS, help="open incremental sessions kept (oldest dropped)"
+    )
     p.add_argument("--max-audio-mb", type=int, default=50, help="largest recording or audio chunk, MB (default 50)")
     p.add_argument(
         "--max-audio-seconds", type=float, default=3600, help="longest recording or call, seconds (default 3600)"

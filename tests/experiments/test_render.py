@@ -77,8 +77,13 @@ def test_manifest_errors_name_the_problem(tmp_path):
     m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}, {name: a, config: d.yaml}]}\n")
     with pytest.raises(ConfigError, match="share the key 'a'"):
         results_page(m)
-    m.write_text("tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml, base: b}]}\n")
+    m.write_text("tables:\n  - {id: t, kind: study, title: T, rows: [{name: A, config: c.yaml, base: b}]}\n")
     with pytest.raises(ConfigError, match="row 'A': base 'b' names no other row"):
+        results_page(m)
+    m.write_text(
+        "tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}, {name: B, config: c.yaml, base: a}]}\n"
+    )
+    with pytest.raises(ConfigError, match="row 'B': base is for tables of kind study"):
         results_page(m)
     m.write_text("- just a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
@@ -379,8 +384,8 @@ def test_a_study_row_is_compared_with_its_base_by_selection_score_paired_by_seed
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {name: linear}\n")
     base = [0.70, 0.72, 0.74]
-    for key, (gain, test) in {"a": (0.0, 0.70), "b": (0.01, 0.60), "c": (0.002, 0.90)}.items():
-        sel = [v + gain for v in base]
+    for key, (gain, test) in {"a": (0.0, 0.70), "b": (0.01, 0.60), "c": (0.002, 0.90), "e": (0.05, 0.7)}.items():
+        sel = [v + gain for v in base][: 1 if key == "e" else 3]
         runs = [
             {"seed": i, "fold": None, "valid": {"weighted_f1": v}, "test": {"weighted_f1": test}}
             for i, v in enumerate(sel)
@@ -391,7 +396,7 @@ def test_a_study_row_is_compared_with_its_base_by_selection_score_paired_by_seed
             json.dumps(
                 {
                     "runs": runs,
-                    "seeds": [0, 1, 2],
+                    "seeds": list(range(len(sel))),
                     "folds": None,
                     "config_yaml": dump_config(load_config(cfg)),
                     "valid": block(statistics.fmean(sel)),
@@ -400,7 +405,8 @@ def test_a_study_row_is_compared_with_its_base_by_selection_score_paired_by_seed
             )
         )
     rows = f"{{name: A, key: a, config: {cfg}}}, {{name: B, key: b, base: a, config: {cfg}}}, "
-    rows += f"{{name: C, key: c, base: a, config: {cfg}}}, {{name: D, key: d, base: a, config: {cfg}}}"
+    rows += f"{{name: C, key: c, base: a, config: {cfg}}}, {{name: D, key: d, base: a, config: {cfg}}}, "
+    rows += f"{{name: E, key: e, base: a, config: {cfg}, seeds: 1}}"
     m = tmp_path / "m.yaml"
     m.write_text(f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - {{id: s, kind: study, title: S, rows: [{rows}]}}\n")
     text = results_page(m)
@@ -408,4 +414,5 @@ def test_a_study_row_is_compared_with_its_base_by_selection_score_paired_by_seed
     assert "| 60.00 ± 0.00 | +1.00 [+1.00, +1.00], 3 | yes |" in text  # its test score plays no part
     assert "| 90.00 ± 0.00 | +0.20 [+0.20, +0.20], 3 | no |" in text
     assert "| D | not run yet |" in text
-    assert "- From A: the rule adopts B (+1.00) (2 of 3 changes measured; threshold +0.50 points" in text
+    assert "| +5.00, 1 pair (no interval) | not yet (1 pair) |" in text  # one seed has no spread to judge
+    assert "- From A: the rule adopts B (+1.00) (2 of 4 changes measured on 2 seeds or more; threshold +0.50" in text

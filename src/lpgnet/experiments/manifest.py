@@ -119,10 +119,14 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                 raise ConfigError(f"{path}: table {table.id}: row {r.name!r}: seeds must be at least 1")
             keys.add(r.key)
         for r in table.rows:
+            if r.base is not None and table.kind != "study":
+                raise ConfigError(f"{path}: table {table.id}: row {r.name!r}: base is for tables of kind study")
             if r.base is not None and (r.base not in keys or r.base == r.key):
                 raise ConfigError(
                     f"{path}: table {table.id}: row {r.name!r}: base {r.base!r} names no other row of the table"
                 )
+        if table.adopt_at < 0:
+            raise ConfigError(f"{path}: table {table.id}: adopt_at: expected a gain >= 0, got {table.adopt_at}")
     rows = {f"{t.id}/{r.key}": r for t in tables for r in t.rows}
     for t in tables:
         for r in t.rows:

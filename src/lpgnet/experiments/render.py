@@ -78,14 +78,13 @@ def render_table(table: Table, src: Sources) -> str:
         if why:
             stale[r.name] = why
         summaries.append((r, s))
+    gains = _selection_gains(summaries) if table.kind == "study" else {}  # rows against their base rows
     if table.kind == "per_class":
         lines += _per_class(summaries, stale)
     elif table.kind == "selection":
         lines += _selection(summaries, stale)
     else:
         study = table.kind == "study"
-        bases = study and any(r.base for r in table.rows)
-        by_key = {row.key: s for row, s in summaries}
         head = (["selection wF1", "selection acc"] if study else []) + [
             "N",
             "acc",
@@ -97,7 +96,7 @@ def render_table(table: Table, src: Sources) -> str:
         ]
         if not study:
             head += ["paper (1-vs-all acc / F1)"]
-        if bases:
+        if gains:
             head += ["selection wF1 - base's (paired by seed, 95% interval, pairs)", "adopted"]
         lines += ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
         for row, s in summaries:
@@ -120,8 +119,8 @@ def render_table(table: Table, src: Sources) -> str:
                 cells.append(
                     " / ".join(f"{row.paper[k]:.2f}" for k in ("acc", "f1") if k in row.paper) if row.paper else "–"
                 )
-            if bases:
-                cells += _against_base(row, s, by_key, table.adopt_at)
+            if gains:
+                cells += _against_base(row, gains.get(row.key), table.adopt_at)
             lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
             for fold, fs in (s.get("per_fold") or {}).items():  # leave-one-out: each fold on its own line
                 n = len(s["seeds"])
@@ -133,7 +132,7 @@ def render_table(table: Table, src: Sources) -> str:
                 )
     if table.kind == "study":
         lines += _study_correlation(summaries)
-        lines += _adopted(table, summaries)
+        lines += _adopted(table, summaries, gains)
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, row_dir(src.runs, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
@@ -171,15 +170,13 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
             what = f"{t.metric} {value:.4f} (N = {len(a['runs'])})"
             lines.append(f"| {t.text} | {what} | | {'yes' if value >= t.at_least else '**no**'} |")
             continue
-        mine, theirs = (_by_run(s, t.metric) for s in (a, b))
-        both = sorted(set(mine) & set(theirs), key=str)
         value = a["test"][t.metric]["mean"] - b["test"][t.metric]["mean"]
         what = f"{t.metric} {a['test'][t.metric]['mean']:.4f} - {b['test'][t.metric]['mean']:.4f} = {value:.4f}"
         what += f" (N = {len(a['runs'])} / {len(b['runs'])})"
-        if not both:
+        d = _paired(a, b, t.metric)
+        if d is None:
             lines.append(f"| {t.text} | {what} | not paired: the rows share no (fold, seed) | **not resolved** |")
             continue
-        d = paired_difference([mine[k] for k in both], [theirs[k] for k in both])
         interval = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}], {d['n']} pairs"
         met = "not resolved" if not d["resolved"] else ("yes" if d["mean"] >= t.at_least else "**no**")
         lines.append(f"| {t.text} | {what} | {interval} | {met} |")
@@ -191,42 +188,56 @@ def _by_run(summary: dict[str, Any], metric: str, split: str = "test") -> dict[t
     return {(r.get("fold"), r["seed"]): r[split][metric] for r in summary["runs"]}
 
 
-def _selection_gain(row: Row, s: dict[str, Any] | None, by_key: dict[str, Any]) -> dict[str, float] | None:
-    """The paired difference of a study row's selection wF1 and its base's, over the
-    (fold, seed) runs both have; None when either is missing or they share no run."""
-    base = by_key.get(row.base) if row.base else None
-    if s is None or base is None:
-        return None
-    mine, theirs = (_by_run(x, "weighted_f1", "valid") for x in (s, base))
+def _paired(a: dict[str, Any], b: dict[str, Any], metric: str, split: str = "test") -> dict[str, float] | None:
+    """``paired_difference`` of two summaries' ``split`` ``metric`` over the (fold, seed)
+    runs both have; None when they share none."""
+    mine, theirs = _by_run(a, metric, split), _by_run(b, metric, split)
     both = sorted(set(mine) & set(theirs), key=str)
     return paired_difference([mine[k] for k in both], [theirs[k] for k in both]) if both else None
 
 
-def _against_base(row: Row, s: dict[str, Any], by_key: dict[str, Any], adopt_at: float) -> list[str]:
+def _selection_gains(summaries) -> dict[str, dict[str, float] | None]:
+    """Per study row with a base (by key): the paired difference of its selection wF1
+    and its base's, over the runs both have; None while either is missing."""
+    by_key = {row.key: s for row, s in summaries}
+    return {
+        row.key: _paired(s, by_key[row.base], "weighted_f1", "valid") if s and by_key[row.base] else None
+        for row, s in summaries
+        if row.base
+    }
+
+
+def _adopts(d: dict[str, float], adopt_at: float) -> bool:
+    """The study's rule: a change is adopted when it raises the mean selection wF1 of its
+    base by ``adopt_at``, over two paired runs at least (one run has no spread to judge)."""
+    return d["n"] >= 2 and d["mean"] >= adopt_at
+
+
+def _against_base(row: Row, d: dict[str, float] | None, adopt_at: float) -> list[str]:
     """A study row's two cells against its base: the paired selection difference and
-    whether the rule adopts the change (mean gain >= adopt_at; the test score plays no part)."""
+    whether the rule adopts the change (the test score plays no part)."""
     if not row.base:
         return ["(base)", ""]
-    d = _selection_gain(row, s, by_key)
     if d is None:
-        return ["its base has no shared run yet", ""]
+        return ["not measured yet (no run shared with its base)", ""]
+    if d["n"] < 2:
+        return [f"{100 * d['mean']:+.2f}, 1 pair (no interval)", "not yet (1 pair)"]
     cell = f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}], {d['n']}"
-    return [cell, "yes" if d["mean"] >= adopt_at else "no"]
+    return [cell, "yes" if _adopts(d, adopt_at) else "no"]
 
 
-def _adopted(table: Table, summaries) -> list[str]:
+def _adopted(table: Table, summaries, gains: dict[str, dict[str, float] | None]) -> list[str]:
     """One line per base row: which of its changes the selection rule adopts."""
-    by_key = {row.key: s for row, s in summaries}
     names = {row.key: row.name for row, _ in summaries}
     lines = []
     for base in dict.fromkeys(r.base for r, _ in summaries if r.base):
-        gains = {r.name: _selection_gain(r, s, by_key) for r, s in summaries if r.base == base}
-        done = {name: d for name, d in gains.items() if d is not None}
-        kept = [f"{name} ({100 * d['mean']:+.2f})" for name, d in done.items() if d["mean"] >= table.adopt_at]
+        changes = [r.key for r, _ in summaries if r.base == base]
+        done = {k: gains[k] for k in changes if gains[k] is not None and gains[k]["n"] >= 2}  # type: ignore[index]
+        kept = [f"{names[k]} ({100 * d['mean']:+.2f})" for k, d in done.items() if _adopts(d, table.adopt_at)]
         what = "adopts " + ", ".join(kept) if kept else "adopts no change" if done else "has no change measured yet"
         lines.append(
-            f"- From {names[base]}: the rule {what} ({len(done)} of {len(gains)} changes measured; "
-            f"threshold {100 * table.adopt_at:+.2f} points of mean selection wF1)."
+            f"- From {names[base]}: the rule {what} ({len(done)} of {len(changes)} changes measured on 2 seeds "
+            f"or more; threshold {100 * table.adopt_at:+.2f} points of mean selection wF1)."
         )
     return ["", *lines] if lines else []
 
@@ -260,9 +271,9 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
 
 
 def _study_correlation(summaries, rows: str = "rows") -> list[str]:
-    """Whether choosing among these rows by their validation (selection) score would track
-    test: the correlation of mean valid wF1 and mean test wF1 across the rows, after the
-    fact; nothing for fewer than three rows."""
+    """Whether choosing among these rows by their selection score (validation carve or
+    pooled left-out folds) would track test: the correlation of mean selection wF1 and
+    mean test wF1 across the rows, after the fact; nothing for fewer than three rows."""
     done = [s for _, s in summaries if s is not None]
     r = pearson([s["valid"]["weighted_f1"]["mean"] for s in done], [s["test"]["weighted_f1"]["mean"] for s in done])
     if r is None:

@@ -160,12 +160,15 @@ class Analyzer:
 
     def speaker_config(self, speakers: int | None = None) -> SpeakerConfig:
         """The speaker settings for one recording or call: the configured ones, with the
-        number of speakers replaced when given (checked here, for the CLI, the service's
-        uploads and its live calls alike)."""
+        number of speakers replaced when given (checked here, for a recording and for the
+        service's uploads and live calls alike; the configured ones when the analyzer is built)."""
         if speakers is None:
             return self.cfg.speakers
         cfg = replace(self.cfg.speakers, speakers=speakers)
-        cfg.validate("speakers")
+        try:
+            cfg.validate()
+        except ConfigError:  # only the count changed
+            raise DataError(f"speakers: expected 1 to {cfg.max_speakers}, got {speakers}") from None
         return cfg
 
     def segment(

@@ -308,8 +308,10 @@ class StreamingSession:
         self.keep = None if window is None else window - 1
 
     def state(self) -> dict[str, Any]:
-        """What a session store keeps between requests (plain JSON)."""
-        return {"history": self.history, "seen": self.seen}
+        """What a session store keeps between requests (plain JSON: a Python caller's numpy
+        vectors become lists)."""
+        history = [{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in u.items()} for u in self.history]
+        return {"history": history, "seen": self.seen}
 
     @classmethod
     def from_state(

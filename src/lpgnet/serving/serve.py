@@ -42,10 +42,9 @@ from ..features.audio import SAMPLE_RATE
 from .analyze import AnalyzeConfig, Analyzer
 from .calls import CallSession
 from .predict import Predictor, StreamingSession
-from .store import Conflict, MemoryStore, SqliteStore
+from .store import MAX_SESSIONS, Conflict, MemoryStore, SqliteStore
 
 log = logging.getLogger("lpgnet.serving.serve")
-MAX_SESSIONS = 1000  # open sessions (and live calls) kept by default; the oldest is dropped beyond it
 
 
 def create_app(

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+MAX_SESSIONS = 1000  # open sessions (and live calls) kept by default; the oldest is dropped beyond it
+
 
 class Conflict(Exception):
     """The session changed between this request's read and its write."""
