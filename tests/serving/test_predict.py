@@ -36,6 +36,9 @@ def test_predictions_match_the_model_and_name_labels_and_gates(tmp_path):
     arrays = [{**r, "tf": np.asarray(r["tf"], np.float32), "af": np.asarray(r["af"])} for r in dialogue]
     for a, p in zip(predictor.predict(arrays), preds):
         assert a["probs"] == pytest.approx(p["probs"])
+    session = predictor.stream()
+    session.add(arrays[0])
+    assert json.loads(json.dumps(session.state()))["history"][0]["af"] == pytest.approx(dialogue[0]["af"])
 
 
 def test_missing_audio_is_predicted_from_text_through_the_gates(tmp_path):
