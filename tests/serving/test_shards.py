@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from conftest import quick_run, write_corpus
 from lpgnet.cli import main
 from lpgnet.data.jsonl import iter_dialogues
-from lpgnet.data.shards import select_shard
+from lpgnet.data.shards import dialogue_key, select_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +55,17 @@ def test_dialogues_are_read_one_at_a_time_in_order_of_first_appearance(corpus):
     read = list(iter_dialogues(root / "mixed.jsonl"))
     assert [d for d, _ in read] == first and sum(len(u) for _, u in read) == len(rows)
     assert [d for d, _ in iter_dialogues(root / "mixed.jsonl", (1, 3))] == first[1::3]
+
+
+def test_utterances_without_a_dialog_id_are_one_conversation(tmp_path):
+    """Every grouped reader (JSONL dialogues, extract and predict shards) keys a dialogue
+    the same way: its dialog_id as a string, or one conversation when there is none."""
+    assert dialogue_key({"dialog_id": 7}) == dialogue_key({"dialog_id": "7"}) == "7"
+    assert dialogue_key({"text": "hi"}) == "conversation"
+    path = tmp_path / "plain.jsonl"
+    path.write_text("".join(json.dumps({"turn": k, "text": "hi"}) + "\n" for k in range(3)))
+    [(dialog_id, utterances)] = list(iter_dialogues(path))
+    assert dialog_id == "conversation" and [u["turn"] for _, u in utterances] == [0, 1, 2]
 
 
 def test_shards_merged_are_the_one_process_output(corpus, capsys):

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import DataError
 from ..files import file_sha256
 from .conversation import IGNORE, MAX_FEATURE_ABS, DataBundle, Dialogue, unusable_value
-from .shards import select_shard
+from .shards import dialogue_key, select_shard
 
 
 def read_text(path: Path, what: str = "conversation file") -> str:
@@ -126,7 +126,7 @@ class JsonlRows(Sequence):
         over the file: a corpus of any size can then be read one dialogue at a time."""
         index: dict[str, tuple[array, array]] = {}
         for at, lineno, obj in _scan(path):
-            offsets, linenos = index.setdefault(str(obj.get("dialog_id", "conversation")), (array("q"), array("q")))
+            offsets, linenos = index.setdefault(dialogue_key(obj), (array("q"), array("q")))
             offsets.append(at)
             linenos.append(lineno)
         return {d: cls(path, offsets, linenos) for d, (offsets, linenos) in index.items()}

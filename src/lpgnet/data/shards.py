@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ConfigError, DataError, RunDirError
 from ..files import atomic_path
@@ -32,6 +32,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 T = TypeVar("T")
+
+
+def dialogue_key(utterance: dict[str, Any]) -> str:
+    """The dialogue an utterance belongs to, as every sharded or grouped reader sees it:
+    its ``dialog_id``, or one conversation for a file whose utterances carry none."""
+    return str(utterance.get("dialog_id", "conversation"))
 
 
 def select_shard(items: Iterable[T], shard: tuple[int, int], group: Callable[[T], str]) -> Iterator[T]:

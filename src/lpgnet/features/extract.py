@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from ..config import TextEncoderConfig
 from ..data.jsonl import JsonlRows
 from ..data.problems import Problems
-from ..data.shards import select_shard, shard_path
+from ..data.shards import dialogue_key, select_shard, shard_path
 from ..errors import ConfigError, DataError
 from ..files import atomic_path, file_sha256, write_json
 from . import cache
@@ -162,7 +162,7 @@ def extract(cfg: ExtractConfig, log: Callable[[str], None] = print) -> dict[str,
                 raise DataError(f"{p}: exists; pass --overwrite to replace it (or choose --out)")
     rows = JsonlRows(src)  # read from disk row by row, not held in memory
     if cfg.shard is not None:
-        mine = select_shard(enumerate(rows), cfg.shard, group=lambda kr: str(kr[1][1].get("dialog_id", "conversation")))
+        mine = select_shard(enumerate(rows), cfg.shard, group=lambda kr: dialogue_key(kr[1][1]))
         rows = rows.keep([k for k, _ in mine])
     ids = [str(o.get("utt_id") or f"{o.get('dialog_id')}/{o.get('turn')}") for _, o in rows]
     problems = _Skipped(cfg.strict)

@@ -35,7 +35,7 @@ from ..config import RunConfig, TextEncoderConfig
 from ..data.batching import collate, tensorize
 from ..data.conversation import IGNORE, MAX_FEATURE_ABS, Dialogue, unusable_value
 from ..data.jsonl import iter_dialogues, read_conversations
-from ..data.shards import select_shard
+from ..data.shards import dialogue_key, select_shard
 from ..data.windows import context_windows, window_dialogue
 from ..errors import ConfigError, DataError, RunDirError
 from ..features.audio import AudioEncoder, AudioEncoderConfig, load_audio
@@ -274,7 +274,7 @@ class Predictor:
         if path.suffix.lower() == ".csv":
             groups: dict[str, list[tuple[int, dict]]] = {}
             for lineno, u in read_conversations(path):
-                groups.setdefault(str(u.get("dialog_id", "conversation")), []).append((lineno, u))
+                groups.setdefault(dialogue_key(u), []).append((lineno, u))
             dialogues: Iterable = select_shard(groups.items(), shard, group=lambda item: item[0])
         else:
             dialogues = iter_dialogues(path, shard)
