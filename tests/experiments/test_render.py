@@ -85,6 +85,16 @@ def test_manifest_errors_name_the_problem(tmp_path):
     )
     with pytest.raises(ConfigError, match="row 'B': base is for tables of kind study"):
         results_page(m)
+    rows = "tables:\n  - {id: t, title: T, rows: [{name: A, config: c.yaml}]}\ntargets:\n"
+    m.write_text(rows + "  - {text: s, row: t/a, statistic: std}\n")
+    with pytest.raises(ConfigError, match=r"targets\[0\] \('s'\): statistic std: expected one row"):
+        results_page(m)
+    m.write_text(rows + "  - {text: s, row: t/a, at_most: 0.01}\n")
+    with pytest.raises(ConfigError, match="at_most is for statistic std"):
+        results_page(m)
+    m.write_text(rows + "  - {text: s, row: t/a, statistic: median}\n")
+    with pytest.raises(ConfigError, match=r"targets\[0\].statistic"):
+        results_page(m)
     m.write_text("- just a list\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         results_page(m)
@@ -155,7 +165,7 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
                     "config_yaml": dump_config(load_config(cfg)),
                     "valid": {},
                     "test": {
-                        k: {"mean": acc, "std": 0.0, "n": 2}
+                        k: {"mean": acc, "std": 0.0141 if key == "a" else 0.0, "n": 2}
                         for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "ova_accuracy", "ova_f1")
                     },
                 }
@@ -169,6 +179,8 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
         "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
         "  - {text: 'later', row: t/c, at_least: 0.5}\n"
         "  - {text: 'gap2', row: t/d, minus: t/a, at_least: 0.0}\n"
+        "  - {text: 'steady', row: t/a, statistic: std, at_most: 0.02}\n"
+        "  - {text: 'steadier', row: t/a, statistic: std, at_most: 0.01}\n"
     )
     text = results_page(m)
     assert "| acc | accuracy 0.8100 (N = 2) | | yes |" in text
@@ -183,6 +195,9 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
         in text
     )
     assert "| later | not run yet | | |" in text
+    # the spread target reads the row's std over its runs, not its mean
+    assert "| steady | accuracy std 0.0141 over 2 runs | | yes |" in text
+    assert "| steadier | accuracy std 0.0141 over 2 runs | | **no** |" in text
 
 
 def _quick_manifest(tmp_path, record=True, seeds_x=1):

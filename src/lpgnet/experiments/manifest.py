@@ -75,13 +75,16 @@ class Benchmark:
 
 @dataclass
 class Target:
-    """A figure the project promises: a row's test mean (minus another row's) >= at_least."""
+    """A figure the project promises: a row's test mean (minus another row's) >= at_least,
+    or the spread of its runs (``statistic: std``, one row) <= at_most."""
 
     text: str
     row: str  # "table/row-key"
     metric: str = "accuracy"
     at_least: float = 0.0
     minus: str | None = None  # another "table/row-key": the target is on the difference
+    statistic: Literal["mean", "std"] = "mean"  # std: the sample std over the row's runs
+    at_most: float | None = None  # for statistic std: the largest spread the target allows
 
 
 @dataclass
@@ -135,6 +138,12 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Table]]:
                     raise ConfigError(f"{path}: table {t.id}: row {r.name!r}: same_as {r.same_as!r} names no row")
                 src = rows[r.same_as]
                 r.config, r.set, r.seeds, r.folds = src.config, src.set, src.seeds, src.folds
+    for i, target in enumerate(manifest.targets):
+        where = f"{path}: targets[{i}] ({target.text!r})"
+        if target.statistic == "std" and (target.minus or target.at_most is None):
+            raise ConfigError(f"{where}: statistic std: expected one row (no minus) and an at_most")
+        if target.statistic == "mean" and target.at_most is not None:
+            raise ConfigError(f"{where}: at_most is for statistic std; a mean uses at_least")
     meta = {
         "runs_dir": manifest.runs_dir,
         "preamble": manifest.preamble,

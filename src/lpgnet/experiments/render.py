@@ -141,7 +141,8 @@ def render_table(table: Table, src: Sources) -> str:
 
 
 def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Table, Row]]) -> str:
-    """Each target against the measured test means. A target on a difference of two rows
+    """Each target against the measured test means (or, ``statistic: std``, the seed-to-seed
+    spread of one row's test figure). A target on a difference of two rows
     pairs their runs by (fold, seed) and gives the paired 95% t interval of the
     difference over those runs; an interval that includes zero is "not resolved"."""
     lines = [
@@ -164,6 +165,11 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
         b = load(t.minus) if t.minus else None
         if a is None or (t.minus and b is None):
             lines.append(f"| {t.text} | not run yet | | |")
+            continue
+        if t.statistic == "std":
+            value = a["test"][t.metric]["std"]
+            what = f"{t.metric} std {value:.4f} over {len(a['runs'])} runs"
+            lines.append(f"| {t.text} | {what} | | {'yes' if value <= t.at_most else '**no**'} |")
             continue
         if b is None:
             value = a["test"][t.metric]["mean"]
