@@ -228,8 +228,9 @@ def test_the_record_regenerates_the_page_without_the_run_directories(tmp_path):
     assert "not run yet" not in first
     kept = json.loads((tmp_path / "record" / "a" / "x.json").read_text())
     assert kept == json.loads((tmp_path / "runs" / "a" / "x" / "summary.json").read_text())
+    assert "![A](figures/a.png)" in first and (tmp_path / "figures" / "a.png").read_bytes()[:4] == b"\x89PNG"
     shutil.rmtree(tmp_path / "runs")  # a clean clone: no run directories, only the record
-    assert results_page(m) == first
+    assert results_page(m, figures=tmp_path / "figures") == first
     assert "not run yet" in results_page(m, use_record=False)
     # a record that no longer answers its row (the config changed) is flagged, not shown
     (tmp_path / "quick.yaml").write_text((tmp_path / "quick.yaml").read_text().replace("epochs: 1", "epochs: 2"))
@@ -281,6 +282,7 @@ def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
     assert main(["report", "--manifest", str(m), "--out", str(page), "--run", "--only", "a", "--only", "targets"]) == 0
     text = page.read_text()
     assert "| Y | kept as it was" in text and not (tmp_path / "runs" / "b").exists()  # B neither run nor re-rendered
+    assert (tmp_path / "figures" / "a.png").exists() and not (tmp_path / "figures" / "b.png").exists()
     assert "| X | not run yet" not in text and "| x | accuracy" in text
     assert text.startswith("# Page\n\n### Targets\n") and text.endswith("```\n")
     # a table new to the manifest lands before the next section the page has

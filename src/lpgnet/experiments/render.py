@@ -41,6 +41,7 @@ from ..config import load_config
 from ..errors import ConfigError
 from ..files import write_text
 from ..training.metrics import HEADLINE, paired_difference, pearson
+from .figures import draw_table_figure
 from .manifest import Benchmark, Row, Table, Target, command, read_manifest, row_dir
 from .record import Sources, current_summary, read_summary_file, sources, sync_record
 from .runner import run_manifest_rows
@@ -68,7 +69,9 @@ def _ms(block: dict[str, Any], key: str, scale: float = 100.0, n: int = 2) -> st
     return f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}"
 
 
-def render_table(table: Table, src: Sources) -> str:
+def render_table(table: Table, src: Sources, figures: Path | None = None) -> str:
+    """A table's section: note, table, study/selection lines, its figure (drawn into
+    ``figures``, when given and some row has runs), and the commands behind its rows."""
     lines = [f"### {table.title}", ""]
     if table.note:
         lines += [table.note.strip(), ""]
@@ -133,6 +136,8 @@ def render_table(table: Table, src: Sources) -> str:
     if table.kind == "study":
         lines += _study_correlation(summaries)
         lines += _adopted(table, summaries, gains)
+    if figures is not None and draw_table_figure(table, summaries, figures / f"{table.id}.png"):
+        lines += ["", f"![{table.title}]({figures.name}/{table.id}.png)"]
     lines += ["", "Commands (from the repository root):", "", "```"]
     lines += [command(r, row_dir(src.runs, table, r)) for r in table.rows if not r.same_as]
     lines += [f"# {r.name}: the experiment of row {r.same_as}" for r in table.rows if r.same_as]
@@ -341,9 +346,12 @@ def build_sections(
     use_record: bool = True,
     device: str | None = None,
     executor: Any = None,
+    figures: Path | None = None,
 ) -> list[tuple[str | None, str]]:
     """The page as (section id, Markdown) pairs, in order: ``preamble``, ``targets``, each
-    table by its id, each benchmark by its kind; the footer has id None."""
+    table by its id, each benchmark by its kind; the footer has id None. With ``figures``
+    (a folder beside the page), each table re-rendered (all, or those of ``only``) also
+    gets its figure there."""
     meta, tables = read_manifest(manifest)
     src = sources(meta, runs_dir, use_record)
     if only:
@@ -360,7 +368,7 @@ def build_sections(
     if meta["targets"]:
         rows = {f"{t.id}/{r.key}": (t, r) for t in tables for r in t.rows if not r.same_as}
         parts.append(("targets", render_targets(meta["targets"], src, rows)))
-    parts += [(t.id, render_table(t, src)) for t in tables]
+    parts += [(t.id, render_table(t, src, figures if not only or t.id in only else None)) for t in tables]
     parts += [(b.kind, render_benchmark(b)) for b in meta["benchmarks"]]
     done = [s for t in tables for r in t.rows if not r.same_as for s in [current_summary(src, t, r)[0]] if s]
     if done:
@@ -424,10 +432,11 @@ def _title(section: str) -> str:
 
 
 def write_report(manifest: str | Path, out: str | Path, only: list[str] | None = None, **kw: Any) -> Path:
-    """Write the page (atomically); with ``only`` and an existing page, only those sections
-    are replaced. Then refresh the record from the current run directories."""
+    """Write the page (atomically), each table's figure in ``figures/`` beside it; with
+    ``only`` and an existing page, only those sections (and figures) are replaced. Then
+    refresh the record from the current run directories."""
     out = Path(out)
-    parts = build_sections(manifest, only=only, **kw)
+    parts = build_sections(manifest, only=only, figures=out.parent / "figures", **kw)
     if only and out.exists():
         text = replace_sections(out.read_text(encoding="utf-8"), parts, only)
     else:

@@ -1,0 +1,124 @@
+"""One figure per table of the results page, drawn from the same summaries as the table.
+
+A table of means hides what a reader most needs to judge a gap: how far each run lands
+from the mean. So every figure shows each run as a dot and the mean as a bar:
+
+- ``main`` and ``study`` tables: test weighted F1 per run, one line per row; a study
+  also shows the selection weighted F1 (the only figure a choice may use) beside it;
+- ``selection`` tables: selection wF1 against test wF1, one point per run, one colour per
+  row -- a rule that tracks held-out data makes each row's cloud rise to the right;
+- ``per_class`` tables: per-class test F1, mean ± std over runs, one bar per row.
+
+Rows without a current summary are drawn as labels only, so the figure keeps the table's
+order. Written atomically (``files.save_figure``) next to the page, in ``figures/``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..files import save_figure  # noqa: E402
+from .manifest import Row, Table  # noqa: E402
+
+Summaries = list[tuple[Row, dict[str, Any] | None]]
+
+
+def draw_table_figure(table: Table, summaries: Summaries, path: Path) -> bool:
+    """Draw ``table``'s figure to ``path``; False (nothing written) when no row has runs."""
+    done = [(row, s) for row, s in summaries if s is not None and row.split in s]
+    if not done:
+        return False
+    if table.kind == "selection":
+        fig = _selection(done)
+    elif table.kind == "per_class":
+        fig = _per_class(done)
+    else:
+        fig = _runs(summaries, study=table.kind == "study")
+    fig.suptitle(_wrap(table.title, 90), fontsize=9)
+    save_figure(fig, path)
+    return True
+
+
+def _wrap(text: str, width: int) -> str:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    return "\n".join([*lines, line])
+
+
+def _per_run(summary: dict[str, Any], split: str) -> list[float]:
+    return [100 * r[split]["weighted_f1"] for r in summary["runs"] if split in r]
+
+
+def _runs(summaries: Summaries, study: bool) -> Any:
+    """Per-run test wF1 (and, for a study, selection wF1) as dots, the mean as a bar."""
+    n = len(summaries)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * n), layout="constrained")
+    splits = [("valid", "selection wF1 (chooses)", "tab:orange", -0.17)] if study else []
+    splits.append(("test", "test wF1 (never chooses)" if study else "test wF1", "tab:blue", 0.17 if study else 0.0))
+    labelled: set[str] = set()
+    for i, (row, s) in enumerate(summaries):
+        if s is None or row.split not in s:
+            continue
+        for split, label, colour, dy in splits:
+            split = row.split if split == "test" else split
+            values = _per_run(s, split)
+            if not values:
+                continue
+            y = i + dy
+            ax.scatter(
+                values, [y] * len(values), s=12, color=colour, alpha=0.6, label=None if label in labelled else label
+            )
+            labelled.add(label)
+            ax.plot([statistics.fmean(values)] * 2, [y - 0.14, y + 0.14], color=colour, linewidth=2)
+    ax.set_yticks(range(n), [_wrap(row.name, 60) + ("" if s else " (not run yet)") for row, s in summaries], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("weighted F1 (%), one dot per run, bar = mean")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def _selection(done: Summaries) -> Any:
+    """Selection wF1 against test wF1, one point per run, one colour per row."""
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    colours = plt.get_cmap("tab10" if len(done) <= 10 else "tab20")
+    for i, (row, s) in enumerate(done):
+        sel, test = _per_run(s, "valid"), _per_run(s, "test")
+        ax.scatter(sel, test, s=16, color=colours(i), alpha=0.75, label=_wrap(row.name, 45))
+    ax.set_xlabel("selection wF1 (%): what the epoch was chosen on")
+    ax.set_ylabel("test wF1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return fig
+
+
+def _per_class(done: Summaries) -> Any:
+    """Per-class test F1, mean ± std over the runs, one bar per row in each class group."""
+    # rows may differ in classes (a 4-class and a 6-class row): their union, in order
+    classes = list(dict.fromkeys(c for _, s in done for c in s["test"]["per_class"]))  # type: ignore[index]
+    fig, ax = plt.subplots(figsize=(1.3 * len(classes) + 2, 3.5), layout="constrained")
+    width = 0.8 / len(done)
+    for i, (row, s) in enumerate(done):
+        pc = s["test"]["per_class"]  # type: ignore[index]
+        x = np.arange(len(classes)) + (i - (len(done) - 1) / 2) * width
+        means = [100 * pc[c]["f1"]["mean"] if c in pc else np.nan for c in classes]
+        stds = [100 * pc[c]["f1"]["std"] if c in pc else 0.0 for c in classes]
+        ax.bar(x, means, width, yerr=stds, capsize=2, label=_wrap(row.name, 45))
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_ylabel("test F1 (%), mean ± std over runs")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
