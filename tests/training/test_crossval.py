@@ -62,6 +62,22 @@ def test_crossval_run_chooses_epochs_without_test_and_trains_on_everything(tmp_p
         evaluate_run(tmp_path / "run", split="valid")
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["selection"] == "crossval"
+    # the fold models on test, alone and averaged: a diagnostic beside the run's own score
+    folds = saved["fold_models_test"]
+    assert len(folds["members"]["accuracy"]) == len(crossval_folds(_train_dialogues(cfg), cfg.train.cv_folds))
+    assert folds["ensemble"]["n"] == m["test"]["n"] and 0.0 <= folds["ensemble"]["accuracy"] <= 1.0
+
+
+def test_an_ensemble_of_one_model_scores_as_that_model():
+    from lpgnet.training.scoring import score, score_ensemble
+    from lpgnet.training.setup import as_items, load_data
+
+    cfg = load_config(None, [*QUICK, "train.epochs=1"])
+    model = train(cfg, log=lambda x: None).model
+    bundle = load_data(cfg)
+    items, names = as_items(cfg, bundle.splits["test"]), bundle.label_names
+    alone, twice = score(model, items, names), score_ensemble([model, model], items, names)
+    assert twice["confusion_matrix"] == alone["confusion_matrix"] and twice["accuracy"] == alone["accuracy"]
 
 
 def _train_dialogues(cfg):

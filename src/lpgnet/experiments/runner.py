@@ -89,7 +89,8 @@ def _row(metrics: dict[str, Any], seed: int, fold: str | None) -> dict[str, Any]
     ]
     # data_sha256: which data the run saw, so a summary's runs can be reused (``reuse``) safely;
     # where and with what it ran, when the run recorded it (runs from before did not)
-    recorded = {k: metrics[k] for k in ("device", "torch", "selection") if k in metrics}
+    # and, for a cross-validated run, its fold models on test (a diagnostic, never a choice)
+    recorded = {k: metrics[k] for k in ("device", "torch", "selection", "fold_models_test") if k in metrics}
     return {
         "seed": seed,
         "fold": fold,

@@ -45,7 +45,7 @@ from .crossval import crossval_folds
 from .distributed import SINGLE, Context, wrap
 from .metrics import format_metrics
 from .plots import plot_confusion, plot_curves
-from .scoring import score, score_pooled
+from .scoring import score, score_ensemble, score_pooled
 from .setup import (
     apply_threads,
     as_items,
@@ -230,13 +230,13 @@ def epoch_row(epoch: int, losses: dict[str, float], valid: dict[str, Any], secon
 
 def select_by_crossval(
     cfg: RunConfig, bundle: DataBundle, dev: torch.device, say: Callable[[str], None], ctx: Context = SINGLE
-) -> tuple[list[dict[str, float]], dict[str, Any], int]:
+) -> tuple[list[dict[str, float]], dict[str, Any], int, list[dict[str, torch.Tensor]]]:
     """The epoch count, chosen with every training dialogue and no test data: one model
     per left-out group (``crossval_folds``), trained in lockstep; after each epoch the
     left-out predictions of all folds are pooled and scored, and training stops once that
     score has not improved for ``train.patience`` epochs (or at ``train.epochs``).
     Returns the log rows, the pooled out-of-fold scores at the chosen epoch (the run's
-    ``valid`` figures) and the chosen epoch."""
+    ``valid`` figures), the chosen epoch and the fold models' weights at that epoch."""
     names = bundle.label_names
     folds = crossval_folds(bundle.splits["train"], cfg.train.cv_folds, cfg.data.valid_seed or 0)
     fits = [start_fit(cfg, inner, len(names), dev, stream=k + 1, ctx=ctx) for k, (_, inner, _) in enumerate(folds)]
@@ -251,7 +251,34 @@ def select_by_crossval(
         pooled = score_pooled([(fit.scored, items) for fit, items in zip(fits, held)], names, ctx)
         return {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}, pooled
 
-    return run_epochs(cfg, step, lambda pooled: pooled, ("left-out", "over the left-out groups"), say)
+    def keep(pooled: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
+        return pooled, [{k: v.detach().clone() for k, v in fit.scored.state_dict().items()} for fit in fits]
+
+    history, (pooled, states), chosen = run_epochs(cfg, step, keep, ("left-out", "over the left-out groups"), say)
+    return history, pooled, chosen, states
+
+
+def fold_model_scores(
+    model: torch.nn.Module,
+    states: list[dict[str, torch.Tensor]],
+    items: list[TensorDialogue],
+    names: list[str],
+    ctx: Context = SINGLE,
+) -> dict[str, Any]:
+    """A cross-validated run's fold models (``states``, in ``model``'s architecture) on
+    ``items``: each alone and their averaged probabilities. Never used to choose: it shows
+    whether the final retrain on all training dialogues lands where the fold models did
+    (a chosen epoch count that transfers badly) and what averaging them would give."""
+    members = []
+    for state in states:
+        member = copy.deepcopy(model)
+        member.load_state_dict(state)
+        members.append(member.eval())
+    alone = [score(m, items, names, ctx=ctx) for m in members]
+    return {
+        "members": {k: [a[k] for a in alone] for k in ("accuracy", "weighted_f1")},
+        "ensemble": score_ensemble(members, items, names, ctx=ctx),
+    }
 
 
 def run_epochs(
@@ -342,7 +369,7 @@ def train(
     if cfg.train.selection == "crossval":
         # the epoch count from leave-one-group-out inside the training dialogues, then
         # one model trained on all of them for that many epochs
-        history, valid, chosen = select_by_crossval(cfg, bundle, dev, say, ctx)
+        history, valid, chosen, fold_states = select_by_crossval(cfg, bundle, dev, say, ctx)
         fit = start_fit(cfg, bundle.splits["train"], len(names), dev, ctx=ctx)
         params = fit.model.num_parameters()
         say(f"{cfg.model.name}: {params:,} parameters; final model on all {len(fit.items)} training dialogues")
@@ -371,7 +398,7 @@ def train(
         valid = score(model, valid_items, names, ctx=ctx)
     metrics = {
         "valid": valid,
-        "test": score(model, test_items, names, ctx=ctx),  # the only time the test split is scored
+        "test": score(model, test_items, names, ctx=ctx),  # the run's test score; nothing reads it to choose
         **(
             {f"test_without_{m}": score(model, test_items, names, without=m, ctx=ctx) for m in cfg.model.modalities}
             if len(cfg.model.modalities) > 1 and not frame
@@ -390,6 +417,11 @@ def train(
         "data_sha256": bundle.fingerprint,
         "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
         "torch": torch.__version__,
+        **(
+            {"fold_models_test": fold_model_scores(model, fold_states, test_items, names, ctx)}
+            if cfg.train.selection == "crossval"
+            else {}
+        ),
         **({"processes": ctx.world} if ctx.active else {}),
         **({"text_encoder_dir": bundle.text_encoder_dir} if bundle.text_encoder_dir else {}),
     }

@@ -73,6 +73,16 @@ def score_pooled(
     return _metrics(logits, labels, label_names)
 
 
+def score_ensemble(
+    models: list[torch.nn.Module], items: list[TensorDialogue], label_names: list[str], ctx: Context = SINGLE
+) -> dict[str, Any]:
+    """Metrics of several models' averaged class probabilities (the log of the mean of
+    their softmaxes stands in for logits): e.g. a cross-validated run's fold models."""
+    probs = [torch.cat(predict_logits(m, items, ctx=ctx)).softmax(-1) for m in models]
+    logits = torch.stack(probs).mean(0).clamp_min(1e-12).log()
+    return _metrics(logits, torch.cat([it.labels for it in items]), label_names)
+
+
 def score(
     model: torch.nn.Module,
     items: list[TensorDialogue],
