@@ -76,7 +76,9 @@ def test_an_ensemble_of_one_model_scores_as_that_model():
     model = train(cfg, log=lambda x: None).model
     bundle = load_data(cfg)
     items, names = as_items(cfg, bundle.splits["test"]), bundle.label_names
-    alone, twice = score(model, items, names), score_ensemble([model, model], items, names)
+    alone = score(model, items, names)
+    members, twice = score_ensemble([model, model], items, names)
+    assert [m["accuracy"] for m in members] == [alone["accuracy"]] * 2
     assert twice["confusion_matrix"] == alone["confusion_matrix"] and twice["accuracy"] == alone["accuracy"]
 
 

@@ -16,6 +16,7 @@ order. Written atomically (``files.save_figure``) next to the page, in ``figures
 from __future__ import annotations
 
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +43,9 @@ def draw_table_figure(table: Table, summaries: Summaries, path: Path) -> bool:
         fig = _per_class(done)
     else:
         fig = _runs(summaries, study=table.kind == "study")
-    fig.suptitle(_wrap(table.title, 90), fontsize=9)
+    fig.suptitle(textwrap.fill(table.title, 90), fontsize=9)
     save_figure(fig, path)
     return True
-
-
-def _wrap(text: str, width: int) -> str:
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    return "\n".join([*lines, line])
 
 
 def _per_run(summary: dict[str, Any], split: str) -> list[float]:
@@ -73,8 +63,7 @@ def _runs(summaries: Summaries, study: bool) -> Any:
         if s is None or row.split not in s:
             continue
         for split, label, colour, dy in splits:
-            split = row.split if split == "test" else split
-            values = _per_run(s, split)
+            values = _per_run(s, row.split if split == "test" else split)
             if not values:
                 continue
             y = i + dy
@@ -83,7 +72,9 @@ def _runs(summaries: Summaries, study: bool) -> Any:
             )
             labelled.add(label)
             ax.plot([statistics.fmean(values)] * 2, [y - 0.14, y + 0.14], color=colour, linewidth=2)
-    ax.set_yticks(range(n), [_wrap(row.name, 60) + ("" if s else " (not run yet)") for row, s in summaries], fontsize=7)
+    ax.set_yticks(
+        range(n), [textwrap.fill(row.name, 60) + ("" if s else " (not run yet)") for row, s in summaries], fontsize=7
+    )
     ax.invert_yaxis()
     ax.set_xlabel("weighted F1 (%), one dot per run, bar = mean")
     ax.grid(axis="x", alpha=0.3)
@@ -97,7 +88,7 @@ def _selection(done: Summaries) -> Any:
     colours = plt.get_cmap("tab10" if len(done) <= 10 else "tab20")
     for i, (row, s) in enumerate(done):
         sel, test = _per_run(s, "valid"), _per_run(s, "test")
-        ax.scatter(sel, test, s=16, color=colours(i), alpha=0.75, label=_wrap(row.name, 45))
+        ax.scatter(sel, test, s=16, color=colours(i), alpha=0.75, label=textwrap.fill(row.name, 45))
     ax.set_xlabel("selection wF1 (%): what the epoch was chosen on")
     ax.set_ylabel("test wF1 (%)")
     ax.grid(alpha=0.3)
@@ -116,7 +107,7 @@ def _per_class(done: Summaries) -> Any:
         x = np.arange(len(classes)) + (i - (len(done) - 1) / 2) * width
         means = [100 * pc[c]["f1"]["mean"] if c in pc else np.nan for c in classes]
         stds = [100 * pc[c]["f1"]["std"] if c in pc else 0.0 for c in classes]
-        ax.bar(x, means, width, yerr=stds, capsize=2, label=_wrap(row.name, 45))
+        ax.bar(x, means, width, yerr=stds, capsize=2, label=textwrap.fill(row.name, 45))
     ax.set_xticks(range(len(classes)), classes)
     ax.set_ylabel("test F1 (%), mean ± std over runs")
     ax.grid(axis="y", alpha=0.3)

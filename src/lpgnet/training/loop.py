@@ -252,10 +252,15 @@ def select_by_crossval(
         return {k: float(np.mean([part[k] for part in losses])) for k in losses[0]}, pooled
 
     def keep(pooled: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
-        return pooled, [{k: v.detach().clone() for k, v in fit.scored.state_dict().items()} for fit in fits]
+        return pooled, [weights_of(fit.scored) for fit in fits]
 
     history, (pooled, states), chosen = run_epochs(cfg, step, keep, ("left-out", "over the left-out groups"), say)
     return history, pooled, chosen, states
+
+
+def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s weights as they are now (training goes on changing them)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def fold_model_scores(
@@ -274,11 +279,8 @@ def fold_model_scores(
         member = copy.deepcopy(model)
         member.load_state_dict(state)
         members.append(member.eval())
-    alone = [score(m, items, names, ctx=ctx) for m in members]
-    return {
-        "members": {k: [a[k] for a in alone] for k in ("accuracy", "weighted_f1")},
-        "ensemble": score_ensemble(members, items, names, ctx=ctx),
-    }
+    alone, ensemble = score_ensemble(members, items, names, ctx=ctx)
+    return {"members": {k: [a[k] for a in alone] for k in ("accuracy", "weighted_f1")}, "ensemble": ensemble}
 
 
 def run_epochs(
@@ -389,10 +391,7 @@ def train(
         def step(epoch: int) -> tuple[dict[str, float], dict[str, Any]]:
             return fit.epoch(f"epoch {epoch}/{cfg.train.epochs}"), score(fit.scored, valid_items, names, ctx=ctx)
 
-        def weights(_: dict[str, Any]) -> dict[str, torch.Tensor]:
-            return {k: v.detach().clone() for k, v in fit.scored.state_dict().items()}
-
-        history, kept, best_epoch = run_epochs(cfg, step, weights, ("valid", "on valid"), say)
+        history, kept, best_epoch = run_epochs(cfg, step, lambda _: weights_of(fit.scored), ("valid", "on valid"), say)
         model.load_state_dict(kept)
         model.eval()
         valid = score(model, valid_items, names, ctx=ctx)

@@ -75,12 +75,14 @@ def score_pooled(
 
 def score_ensemble(
     models: list[torch.nn.Module], items: list[TensorDialogue], label_names: list[str], ctx: Context = SINGLE
-) -> dict[str, Any]:
-    """Metrics of several models' averaged class probabilities (the log of the mean of
-    their softmaxes stands in for logits): e.g. a cross-validated run's fold models."""
-    probs = [torch.cat(predict_logits(m, items, ctx=ctx)).softmax(-1) for m in models]
-    logits = torch.stack(probs).mean(0).clamp_min(1e-12).log()
-    return _metrics(logits, torch.cat([it.labels for it in items]), label_names)
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each model's metrics, and those of their averaged class probabilities (the log of the
+    mean of their softmaxes stands in for logits), from one prediction per model: e.g. a
+    cross-validated run's fold models."""
+    labels = torch.cat([it.labels for it in items])
+    logits = [torch.cat(predict_logits(m, items, ctx=ctx)) for m in models]
+    mean = torch.stack([x.softmax(-1) for x in logits]).mean(0).clamp_min(1e-12).log()
+    return [_metrics(x, labels, label_names) for x in logits], _metrics(mean, labels, label_names)
 
 
 def score(
