@@ -10,7 +10,12 @@ def _summary(test: list[float], valid: list[float], classes=("ang", "sad")) -> d
     per_class = {c: {"f1": {"mean": 0.7, "std": 0.02}} for c in classes}
     return {
         "runs": [
-            {"seed": i, "valid": {"weighted_f1": v}, "test": {"weighted_f1": t}}
+            {
+                "seed": i,
+                "valid": {"weighted_f1": v},
+                "test": {"weighted_f1": t, "accuracy": t},
+                "fold_models_test": {"members": {"accuracy": [t - 0.01, t + 0.01]}, "ensemble": {"accuracy": t + 0.02}},
+            }
             for i, (t, v) in enumerate(zip(test, valid, strict=True))
         ],
         "test": {"per_class": per_class},
@@ -24,7 +29,7 @@ def test_every_table_kind_gets_a_png(tmp_path):
         (b, _summary([0.81], [0.74], classes=("ang", "sad", "fru"))),
         (c, None),  # not run yet: a label, no dots
     ]
-    for kind in ("main", "study", "selection", "per_class"):
+    for kind in ("main", "study", "selection", "per_class", "retrain"):
         path = tmp_path / f"{kind}.png"
         assert draw_table_figure(Table(id=kind, title=f"T {kind}", rows=[a, b, c], kind=kind), summaries, path)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000

@@ -433,3 +433,54 @@ def test_a_study_row_is_compared_with_its_base_by_selection_score_paired_by_seed
     assert "| D | not run yet |" in text
     assert "| +5.00, 1 pair (no interval) | not yet (1 pair) |" in text  # one seed has no spread to judge
     assert "- From A: the rule adopts B (+1.00) (2 of 4 changes measured on 2 seeds or more; threshold +0.50" in text
+
+
+def test_the_retrain_table_sets_the_final_model_against_its_own_fold_models(tmp_path):
+    """Per seed: the retrain's test accuracy, the mean of its fold models alone and their
+    average, with paired intervals of the two differences; rows without fold-model scores
+    (older or holdout runs) say so instead of showing zeros."""
+    from lpgnet.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: linear}\ntrain: {selection: crossval}\n")
+    retrain, averaged = [0.78, 0.80, 0.79], [0.82, 0.83, 0.81]
+    members = [[0.80, 0.81, 0.79, 0.80], [0.81, 0.82, 0.80, 0.81], [0.79, 0.80, 0.78, 0.79]]
+    runs = [
+        {
+            "seed": s,
+            "fold": None,
+            "best_epoch": 10 + s,
+            "valid": {"weighted_f1": 0.77},
+            "test": {"accuracy": retrain[s]},
+            "fold_models_test": {"members": {"accuracy": members[s]}, "ensemble": {"accuracy": averaged[s]}},
+        }
+        for s in range(3)
+    ]
+    for key, rs in {"x": runs, "old": [{k: v for k, v in r.items() if k != "fold_models_test"} for r in runs]}.items():
+        (tmp_path / "runs" / "r" / key).mkdir(parents=True)
+        (tmp_path / "runs" / "r" / key / "summary.json").write_text(
+            json.dumps(
+                {
+                    "runs": rs,
+                    "seeds": [0, 1, 2],
+                    "folds": None,
+                    "config_yaml": dump_config(load_config(cfg)),
+                    "test": {"accuracy": {"mean": 0.79, "std": 0.01}},
+                }
+            )
+        )
+    m = tmp_path / "m.yaml"
+    rows = ", ".join(f"{{name: {k.upper()}, key: {k}, config: {cfg}, seeds: 3}}" for k in ("x", "old", "new"))
+    m.write_text(
+        f"runs_dir: {tmp_path / 'runs'}\ntables:\n  - id: r\n    kind: retrain\n    title: R\n    rows: [{rows}]\n"
+    )
+    text = results_page(m)
+    alone = [statistics.fmean(x) - y for x, y in zip(members, retrain)]  # +0.02, +0.01, +0.00
+    assert statistics.fmean(alone) == pytest.approx(0.01)
+    row = next(line for line in text.splitlines() if line.startswith("| X |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:7] == ["3", "11.0", "77.00 ± 0.00", "79.00 ± 1.00", "80.00 ± 1.00", "82.00 ± 1.00"]
+    assert cells[7].startswith("+1.00 [") and cells[7].endswith("not resolved")  # 3 pairs, spread 1 point
+    assert cells[8].startswith("+3.00 [+0.52, +5.48]") and "not resolved" not in cells[8]
+    assert "| OLD | no fold-model scores in its runs |" in text
+    assert "| NEW | not run yet |" in text

@@ -7,7 +7,9 @@ from the mean. So every figure shows each run as a dot and the mean as a bar:
   also shows the selection weighted F1 (the only figure a choice may use) beside it;
 - ``selection`` tables: selection wF1 against test wF1, one point per run, one colour per
   row -- a rule that tracks held-out data makes each row's cloud rise to the right;
-- ``per_class`` tables: per-class test F1, mean ± std over runs, one bar per row.
+- ``per_class`` tables: per-class test F1, mean ± std over runs, one bar per row;
+- ``retrain`` tables: test accuracy of each run's final retrain, of its fold models alone
+  and of their average, one line per row.
 
 Rows without a current summary are drawn as labels only, so the figure keeps the table's
 order. Written atomically (``files.save_figure``) next to the page, in ``figures/``.
@@ -41,6 +43,8 @@ def draw_table_figure(table: Table, summaries: Summaries, path: Path) -> bool:
         fig = _selection(done)
     elif table.kind == "per_class":
         fig = _per_class(done)
+    elif table.kind == "retrain":
+        fig = _retrain(summaries)
     else:
         fig = _runs(summaries, study=table.kind == "study")
     fig.suptitle(textwrap.fill(table.title, 90), fontsize=9)
@@ -79,6 +83,38 @@ def _runs(summaries: Summaries, study: bool) -> Any:
     ax.set_xlabel("weighted F1 (%), one dot per run, bar = mean")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def _retrain(summaries: Summaries) -> Any:
+    """Per row: each run's final retrain, each of its fold models alone and their average
+    (test accuracy), as dots with the mean as a bar; runs without fold-model scores are left out."""
+    n = len(summaries)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * n), layout="constrained")
+    series = [
+        ("final retrain", "tab:blue", -0.22, lambda r, f: [r["test"]["accuracy"]]),
+        ("fold models alone", "tab:gray", 0.0, lambda r, f: f["members"]["accuracy"]),
+        ("fold models averaged", "tab:green", 0.22, lambda r, f: [f["ensemble"]["accuracy"]]),
+    ]
+    labelled: set[str] = set()
+    for i, (_, s) in enumerate(summaries):
+        runs = [(r, r["fold_models_test"]) for r in (s or {}).get("runs", []) if r.get("fold_models_test")]
+        for label, colour, dy, values_of in series:
+            values = [100 * v for r, f in runs for v in values_of(r, f)]
+            if not values:
+                continue
+            y = i + dy
+            ax.scatter(
+                values, [y] * len(values), s=12, color=colour, alpha=0.6, label=None if label in labelled else label
+            )
+            labelled.add(label)
+            ax.plot([statistics.fmean(values)] * 2, [y - 0.1, y + 0.1], color=colour, linewidth=2)
+    ax.set_yticks(range(n), [textwrap.fill(row.name, 60) for row, _ in summaries], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (%), one dot per model, bar = mean")
+    ax.grid(axis="x", alpha=0.3)
+    if labelled:
+        ax.legend(fontsize=7, loc="best")
     return fig
 
 

@@ -40,8 +40,9 @@ class Table:
     rows: list[Row]
     note: str = ""
     # study: validation columns first; selection: how well each row's selection score
-    # tracks its test score across its runs
-    kind: Literal["main", "study", "per_class", "selection"] = "main"
+    # tracks its test score across its runs; retrain: a cross-validated row's final
+    # retrain against its own fold models on test
+    kind: Literal["main", "study", "per_class", "selection", "retrain"] = "main"
     # study: a change is adopted when it raises the mean selection wF1 of its base (over
     # the seeds both have) by at least this much
     adopt_at: float = 0.005

@@ -86,6 +86,8 @@ def render_table(table: Table, src: Sources, figures: Path | None = None) -> str
         lines += _per_class(summaries, stale)
     elif table.kind == "selection":
         lines += _selection(summaries, stale)
+    elif table.kind == "retrain":
+        lines += _retrain(summaries, stale)
     else:
         study = table.kind == "study"
         head = (["selection wF1", "selection acc"] if study else []) + [
@@ -279,6 +281,67 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
     for rule, rows in by_rule.items():  # across configurations: would choosing among them by it track test?
         lines += _study_correlation(rows, f"{rule} rows")
     return lines
+
+
+def fold_model_accuracy(run: dict[str, Any]) -> tuple[float, float] | None:
+    """A cross-validated run's fold models on test: the mean accuracy of the models alone
+    and the accuracy of their averaged probabilities; None for a run that did not record
+    them (holdout runs, and cross-validated runs from before they were recorded)."""
+    f = run.get("fold_models_test")
+    if not f:
+        return None
+    return statistics.fmean(f["members"]["accuracy"]), f["ensemble"]["accuracy"]
+
+
+def _retrain(summaries, stale: dict[str, str]) -> list[str]:
+    """Does the final model land where the models the selection score measured did? Per
+    cross-validated row: the final retrain's test accuracy against its own fold models'
+    (each trained on three of the four training sessions for the chosen epoch count), alone
+    and averaged, paired by seed. Computed after the fact, never used to choose."""
+    head = [
+        "N",
+        "best epoch",
+        "selection wF1",
+        "test acc: final retrain",
+        "fold models alone",
+        "fold models averaged",
+        "alone - retrain (paired, 95% interval)",
+        "averaged - retrain (paired, 95% interval)",
+    ]
+    lines = ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for row, s in summaries:
+        runs = [(r, fold_model_accuracy(r)) for r in (s or {}).get("runs", [])]
+        runs = [(r, f) for r, f in runs if f is not None]
+        if not runs:
+            why = "no fold-model scores in its runs" if s is not None else stale.get(row.name, "not run yet")
+            lines.append(f"| {row.name} | " + " | ".join([why] + [""] * (len(head) - 1)) + " |")
+            continue
+        retrain = [r["test"]["accuracy"] for r, _ in runs]
+        alone, averaged = [f[0] for _, f in runs], [f[1] for _, f in runs]
+        cells = [
+            str(len(runs)),
+            f"{statistics.fmean(r['best_epoch'] for r, _ in runs):.1f}",
+            _spread([r["valid"]["weighted_f1"] for r, _ in runs]),
+            _spread(retrain),
+            _spread(alone),
+            _spread(averaged),
+        ]
+        for other in (alone, averaged):
+            d = paired_difference(other, retrain)
+            cells.append(
+                f"{100 * d['mean']:+.2f}"
+                + ("" if d["n"] < 2 else f" [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]")
+                + ("" if d["resolved"] else " not resolved")
+            )
+        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _spread(values: list[float]) -> str:
+    """Mean ± sample std of fractions, in points; the mean alone for one value."""
+    if len(values) < 2:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * statistics.fmean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
 def _study_correlation(summaries, rows: str = "rows") -> list[str]:
