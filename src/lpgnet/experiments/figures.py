@@ -97,8 +97,10 @@ def _retrain(summaries: Summaries) -> Any:
         ("fold models averaged", "tab:green", 0.22, lambda r, f: [f["ensemble"]["accuracy"]]),
     ]
     labelled: set[str] = set()
-    for i, (_, s) in enumerate(summaries):
+    names = []
+    for i, (row, s) in enumerate(summaries):
         runs = [(r, r["fold_models_test"]) for r in (s or {}).get("runs", []) if r.get("fold_models_test")]
+        names.append(textwrap.fill(row.name, 60) + ("" if runs else " (no fold-model scores yet)"))
         for label, colour, dy, values_of in series:
             values = [100 * v for r, f in runs for v in values_of(r, f)]
             if not values:
@@ -109,7 +111,7 @@ def _retrain(summaries: Summaries) -> Any:
             )
             labelled.add(label)
             ax.plot([statistics.fmean(values)] * 2, [y - 0.1, y + 0.1], color=colour, linewidth=2)
-    ax.set_yticks(range(n), [textwrap.fill(row.name, 60) for row, _ in summaries], fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("test accuracy (%), one dot per model, bar = mean")
     ax.grid(axis="x", alpha=0.3)
