@@ -56,6 +56,16 @@ def _per_run(summary: dict[str, Any], split: str) -> list[float]:
     return [100 * r[split]["weighted_f1"] for r in summary["runs"] if split in r]
 
 
+def _dots(ax: Any, values: list[float], y: float, colour: str, label: str, labelled: set[str], half: float) -> None:
+    """One series of one row: a dot per value at height ``y`` and its mean as a bar
+    ``half`` high each side; the legend names each label once (``labelled``)."""
+    if not values:
+        return
+    ax.scatter(values, [y] * len(values), s=12, color=colour, alpha=0.6, label=None if label in labelled else label)
+    labelled.add(label)
+    ax.plot([statistics.fmean(values)] * 2, [y - half, y + half], color=colour, linewidth=2)
+
+
 def _runs(summaries: Summaries, study: bool) -> Any:
     """Per-run test wF1 (and, for a study, selection wF1) as dots, the mean as a bar."""
     n = len(summaries)
@@ -67,15 +77,7 @@ def _runs(summaries: Summaries, study: bool) -> Any:
         if s is None or row.split not in s:
             continue
         for split, label, colour, dy in splits:
-            values = _per_run(s, row.split if split == "test" else split)
-            if not values:
-                continue
-            y = i + dy
-            ax.scatter(
-                values, [y] * len(values), s=12, color=colour, alpha=0.6, label=None if label in labelled else label
-            )
-            labelled.add(label)
-            ax.plot([statistics.fmean(values)] * 2, [y - 0.14, y + 0.14], color=colour, linewidth=2)
+            _dots(ax, _per_run(s, row.split if split == "test" else split), i + dy, colour, label, labelled, 0.14)
     ax.set_yticks(
         range(n), [textwrap.fill(row.name, 60) + ("" if s else " (not run yet)") for row, s in summaries], fontsize=7
     )
@@ -102,15 +104,7 @@ def _retrain(summaries: Summaries) -> Any:
         runs = [(r, r["fold_models_test"]) for r in (s or {}).get("runs", []) if r.get("fold_models_test")]
         names.append(textwrap.fill(row.name, 60) + ("" if runs else " (no fold-model scores yet)"))
         for label, colour, dy, values_of in series:
-            values = [100 * v for r, f in runs for v in values_of(r, f)]
-            if not values:
-                continue
-            y = i + dy
-            ax.scatter(
-                values, [y] * len(values), s=12, color=colour, alpha=0.6, label=None if label in labelled else label
-            )
-            labelled.add(label)
-            ax.plot([statistics.fmean(values)] * 2, [y - 0.1, y + 0.1], color=colour, linewidth=2)
+            _dots(ax, [100 * v for r, f in runs for v in values_of(r, f)], i + dy, colour, label, labelled, 0.1)
     ax.set_yticks(range(n), names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("test accuracy (%), one dot per model, bar = mean")
