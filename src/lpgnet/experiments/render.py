@@ -220,6 +220,11 @@ def _selection_gains(summaries) -> dict[str, dict[str, float] | None]:
     }
 
 
+def _in_points(d: dict[str, float]) -> str:
+    """A paired difference of fractions and its interval, in points: "+1.00 [+0.52, +1.48]"."""
+    return f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+
+
 def _adopts(d: dict[str, float], adopt_at: float) -> bool:
     """The study's rule: a change is adopted when it raises the mean selection wF1 of its
     base by ``adopt_at``, over two paired runs at least (one run has no spread to judge)."""
@@ -235,7 +240,7 @@ def _against_base(row: Row, d: dict[str, float] | None, adopt_at: float) -> list
         return ["not measured yet (no run shared with its base)", ""]
     if d["n"] < 2:
         return [f"{100 * d['mean']:+.2f}, 1 pair (no interval)", "not yet (1 pair)"]
-    cell = f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}], {d['n']}"
+    cell = f"{_in_points(d)}, {d['n']}"
     return [cell, "yes" if _adopts(d, adopt_at) else "no"]
 
 
@@ -283,7 +288,7 @@ def _selection(summaries, stale: dict[str, str]) -> list[str]:
     return lines
 
 
-def fold_model_accuracy(run: dict[str, Any]) -> tuple[float, float] | None:
+def _fold_model_accuracy(run: dict[str, Any]) -> tuple[float, float] | None:
     """A cross-validated run's fold models on test: the mean accuracy of the models alone
     and the accuracy of their averaged probabilities; None for a run that did not record
     them (holdout runs, and cross-validated runs from before they were recorded)."""
@@ -310,7 +315,7 @@ def _retrain(summaries, stale: dict[str, str]) -> list[str]:
     ]
     lines = ["| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for row, s in summaries:
-        runs = [(r, fold_model_accuracy(r)) for r in (s or {}).get("runs", [])]
+        runs = [(r, _fold_model_accuracy(r)) for r in (s or {}).get("runs", [])]
         runs = [(r, f) for r, f in runs if f is not None]
         if not runs:
             why = "no fold-model scores in its runs" if s is not None else stale.get(row.name, "not run yet")
@@ -329,8 +334,7 @@ def _retrain(summaries, stale: dict[str, str]) -> list[str]:
         for other in (alone, averaged):
             d = paired_difference(other, retrain)
             cells.append(
-                f"{100 * d['mean']:+.2f}"
-                + ("" if d["n"] < 2 else f" [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]")
+                (_in_points(d) if d["n"] >= 2 else f"{100 * d['mean']:+.2f}")
                 + ("" if d["resolved"] else " not resolved")
             )
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
