@@ -484,3 +484,36 @@ def test_the_retrain_table_sets_the_final_model_against_its_own_fold_models(tmp_
     assert cells[8].startswith("+3.00 [+0.52, +5.48]") and "not resolved" not in cells[8]
     assert "| OLD | no fold-model scores in its runs |" in text
     assert "| NEW | not run yet |" in text
+
+
+def test_the_provenance_section_reports_what_each_rows_runs_recorded(tmp_path):
+    """Per row: the data hash, device and torch version its runs recorded; a run that
+    lacks one (synthetic data has no file to hash; old runs predate the field) is
+    counted, never filled in, and runs that disagree show every value."""
+    import torch
+
+    m = _quick_manifest(tmp_path, seeds_x=2)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run"]) == 0
+
+    def section() -> str:
+        text = results_page(m, runs_dir=tmp_path / "nowhere")  # from the record alone
+        return text.split("### Provenance of the record\n")[1]
+
+    assert "0 of 2 rows record data, device and torch version for every run" in section()
+    assert f"| a/x | 2 | not recorded | cpu | {torch.__version__} |" in section()
+    path = tmp_path / "record" / "a" / "x.json"
+    kept = json.loads(path.read_text())
+    for r in kept["runs"]:
+        r["data_sha256"] = "ab" * 32
+    path.write_text(json.dumps(kept))
+    assert "1 of 2 rows record" in section()
+    assert f"| a/x | 2 | abababababab | cpu | {torch.__version__} |" in section()
+    kept["runs"][0]["torch"] = "2.0.0"
+    del kept["runs"][1]["device"]
+    path.write_text(json.dumps(kept))
+    assert "0 of 2 rows record" in section()
+    assert f"| a/x | 2 | abababababab | cpu (not recorded for 1 of 2 runs) | 2.0.0, {torch.__version__} |" in section()
+    # --only provenance re-renders just that section
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "provenance"]) == 0
+    assert page.read_text().count("### Provenance of the record") == 1

@@ -43,6 +43,7 @@ from ..files import write_text
 from ..training.metrics import HEADLINE, paired_difference, pearson
 from .figures import draw_table_figure
 from .manifest import Benchmark, Row, Table, Target, command, read_manifest, row_dir
+from .provenance import render_provenance
 from .record import Sources, current_summary, read_summary_file, sources, sync_record
 from .runner import run_manifest_rows
 
@@ -416,13 +417,14 @@ def build_sections(
     figures: Path | None = None,
 ) -> list[tuple[str | None, str]]:
     """The page as (section id, Markdown) pairs, in order: ``preamble``, ``targets``, each
-    table by its id, each benchmark by its kind; the footer has id None. With ``figures``
+    table by its id, each benchmark by its kind, ``provenance`` (what each row's runs were
+    trained on); the footer has id None. With ``figures``
     (a folder beside the page), each table re-rendered (all, or those of ``only``) also
     gets its figure there."""
     meta, tables = read_manifest(manifest)
     src = sources(meta, runs_dir, use_record)
     if only:
-        known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"preamble", "targets"}
+        known = {t.id for t in tables} | {b.kind for b in meta["benchmarks"]} | {"preamble", "targets", "provenance"}
         unknown = sorted(set(only) - known)
         if unknown:
             raise ConfigError(
@@ -437,6 +439,9 @@ def build_sections(
         parts.append(("targets", render_targets(meta["targets"], src, rows)))
     parts += [(t.id, render_table(t, src, figures if not only or t.id in only else None)) for t in tables]
     parts += [(b.kind, render_benchmark(b)) for b in meta["benchmarks"]]
+    provenance = render_provenance(tables, src)
+    if provenance:
+        parts.append(("provenance", provenance))
     done = [s for t in tables for r in t.rows if not r.same_as for s in [current_summary(src, t, r)[0]] if s]
     if done:
         n = sum(len(s["runs"]) for s in done)
