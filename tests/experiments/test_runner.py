@@ -240,3 +240,21 @@ def test_finished_runs_from_before_get_missing_modality_scores_without_retrainin
         again == full and (out / "seed-0" / "model.safetensors").stat().st_mtime_ns == weights
     )  # re-scored, not retrained
     assert summary["test_without_audio"]["accuracy"]["mean"] == full["test_without_audio"]["accuracy"]
+
+
+def test_a_finished_frame_run_is_reused_as_is(tmp_path):
+    """LPGNet (Frame) cannot be scored with a modality left out, so its runs carry no
+    such scores and a resumed experiment must not try to add them (it raised a DataError
+    from inside the model, stopping the frame table's resumption)."""
+    cfg = tmp_path / "frame.yaml"
+    cfg.write_text(
+        "model: {name: lpgnet_frame, d_model: 16, heads: 2}\ntrain: {epochs: 1, progress: false}\n"
+        "data: {synthetic: {frames: 4, train_dialogues: 12, test_dialogues: 4, d_text: 8, d_audio: 4, max_turns: 10}}\n"
+    )
+    out = tmp_path / "exp"
+    first = run_experiment(str(cfg), out, [0], log=lambda m: None)
+    marker = out / "seed-0" / "metrics.json"
+    before = marker.read_text()
+    assert not any(k.startswith("test_without_") for k in json.loads(before))
+    again = run_experiment(str(cfg), out, [0], log=lambda m: None)
+    assert marker.read_text() == before and again["test"] == first["test"]

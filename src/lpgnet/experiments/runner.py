@@ -30,7 +30,7 @@ from ..runs import RunDir
 from ..training import distributed
 from ..training.loop import train
 from ..training.metrics import SCALARS, mean_std
-from ..training.scoring import score
+from ..training.scoring import missing_modality_splits, score
 from ..training.setup import (
     apply_threads,
     as_items,
@@ -156,7 +156,7 @@ def add_missing_modality_scores(run_dir: Path, cfg: RunConfig, bundle: Any, metr
     """A finished multimodal run from before the missing-modality scores existed: score
     its test split without each modality from its saved weights (deterministic, nothing
     retrained) and add them to its metrics.json (atomically; the other keys unchanged)."""
-    wanted = [f"test_without_{m}" for m in cfg.model.modalities] if len(cfg.model.modalities) > 1 else []
+    wanted = missing_modality_splits(cfg)
     if all(k in metrics for k in wanted):
         return metrics
     run = RunDir(run_dir)

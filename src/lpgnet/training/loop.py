@@ -45,7 +45,7 @@ from .crossval import crossval_folds
 from .distributed import SINGLE, Context, wrap
 from .metrics import format_metrics
 from .plots import plot_confusion, plot_curves
-from .scoring import score, score_ensemble, score_pooled
+from .scoring import missing_modality_splits, score, score_ensemble, score_pooled
 from .setup import (
     apply_threads,
     as_items,
@@ -364,7 +364,6 @@ def train(
     resolve_model_config(cfg, bundle)
     resolve_speakers(cfg, bundle)
     cfg.validate()
-    frame = cfg.model.name == "lpgnet_frame"
     names = bundle.label_names
     test_items = as_items(cfg, bundle.splits["test"])
     start = time.perf_counter()
@@ -398,11 +397,10 @@ def train(
     metrics = {
         "valid": valid,
         "test": score(model, test_items, names, ctx=ctx),  # the run's test score; nothing reads it to choose
-        **(
-            {f"test_without_{m}": score(model, test_items, names, without=m, ctx=ctx) for m in cfg.model.modalities}
-            if len(cfg.model.modalities) > 1 and not frame
-            else {}
-        ),
+        **{
+            k: score(model, test_items, names, without=k.removeprefix("test_without_"), ctx=ctx)
+            for k in missing_modality_splits(cfg)
+        },
         "best_epoch": best_epoch,
         "epochs_run": len(history),
         "select_metric": cfg.train.select_metric,

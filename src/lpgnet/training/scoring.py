@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ..config import RunConfig
 from ..data.batching import TensorDialogue, batch_indices, collate, item_lengths, slot_bound
 from ..data.conversation import IGNORE
 from .distributed import SINGLE, Context
@@ -15,6 +16,15 @@ from .setup import device_of
 # Evaluation keeps no gradients: a larger bound on padded slots per batch than training's
 # (64 windows of 512); IEMOCAP's and MELD's evaluation batches stay far under it.
 EVAL_MAX_SLOTS = 64 * 512
+
+
+def missing_modality_splits(cfg: RunConfig) -> list[str]:
+    """The "test without a modality" scores a run of ``cfg`` carries: one per modality of a
+    multimodal utterance-level model. LPGNet (Frame) has none -- its fusion needs both frame
+    sequences, so it cannot be scored with one left out."""
+    if len(cfg.model.modalities) < 2 or cfg.model.name == "lpgnet_frame":
+        return []
+    return [f"test_without_{m}" for m in cfg.model.modalities]
 
 
 def predict_logits(
