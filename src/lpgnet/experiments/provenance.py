@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifest import Table
-from .record import Sources, current_summary
+from .record import Sources
 
 TITLE = "Provenance of the record"
 # (run field, column head, how many characters of it to show)
@@ -35,20 +34,14 @@ def _complete(runs: list[dict[str, Any]]) -> bool:
     return all(r.get(key) for r in runs for key, _, _ in FIELDS)
 
 
-def render_provenance(tables: list[Table], src: Sources) -> str | None:
-    """The section's Markdown, or None while no row has runs to describe."""
+def render_provenance(done: list[tuple[str, dict[str, Any]]], src: Sources) -> str:
+    """The section's Markdown for the rows that have runs: (``table/key``, summary) pairs."""
     rows: list[tuple[bool, list[str]]] = []
-    for t in tables:
-        for r in t.rows:
-            s = None if r.same_as else current_summary(src, t, r)[0]
-            if s is None:
-                continue
-            runs = s["runs"]
-            minutes = sum(x.get("train_seconds", 0.0) for x in runs) / 60
-            cells = [f"{t.id}/{r.key}", str(len(runs))] + [_field(runs, k, w) for k, _, w in FIELDS]
-            rows.append((_complete(runs), cells + [f"{minutes:.1f}"]))
-    if not rows:
-        return None
+    for ref, s in done:
+        runs = s["runs"]
+        minutes = sum(x.get("train_seconds", 0.0) for x in runs) / 60
+        cells = [ref, str(len(runs))] + [_field(runs, k, w) for k, _, w in FIELDS]
+        rows.append((_complete(runs), cells + [f"{minutes:.1f}"]))
     full = sum(ok for ok, _ in rows)
     where = f"`{src.record}/<table>/<row>.json`" if src.record else "`<runs_dir>/<table>/<row>/summary.json`"
     head = ["row (table/key)", "runs"] + [h for _, h, _ in FIELDS] + ["training minutes (sum over runs)"]

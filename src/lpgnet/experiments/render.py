@@ -439,13 +439,19 @@ def build_sections(
         parts.append(("targets", render_targets(meta["targets"], src, rows)))
     parts += [(t.id, render_table(t, src, figures if not only or t.id in only else None)) for t in tables]
     parts += [(b.kind, render_benchmark(b)) for b in meta["benchmarks"]]
-    provenance = render_provenance(tables, src)
-    if provenance:
-        parts.append(("provenance", provenance))
-    done = [s for t in tables for r in t.rows if not r.same_as for s in [current_summary(src, t, r)[0]] if s]
+    # every row with runs, read once for the provenance section and the footer
+    done = [
+        (f"{t.id}/{r.key}", s)
+        for t in tables
+        for r in t.rows
+        if not r.same_as
+        for s in [current_summary(src, t, r)[0]]
+        if s
+    ]
     if done:
-        n = sum(len(s["runs"]) for s in done)
-        hours = sum(r.get("train_seconds", 0.0) for s in done for r in s["runs"]) / 3600
+        parts.append(("provenance", render_provenance(done, src)))
+        n = sum(len(s["runs"]) for _, s in done)
+        hours = sum(r.get("train_seconds", 0.0) for _, s in done for r in s["runs"]) / 3600
         parts.append(
             (
                 None,
