@@ -28,6 +28,8 @@ all (``main_first``: SpeechBrain's ``run_on_main``).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -94,7 +96,17 @@ def from_env() -> Context:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device is not None else "gloo")
+        atexit.register(_leave)
     return Context(rank, dist.get_world_size(), device)
+
+
+def _leave() -> None:
+    """Leave the process group before the interpreter exits: a process that exits inside
+    it can abort in gloo's threads ("terminate called without an active exception", about
+    one exit in ten here), and torchrun reports the run failed though its work was done."""
+    if dist.is_initialized():
+        gc.collect()  # first free DDP reducers and autograd graphs that still hold the group
+        dist.destroy_process_group()
 
 
 @contextmanager
