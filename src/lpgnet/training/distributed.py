@@ -127,4 +127,6 @@ def wrap(model: torch.nn.Module, ctx: Context) -> Callable[..., Any]:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [ctx.device.index] if ctx.device is not None and ctx.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    # no buffer broadcast at each forward: BatchNorm's running statistics are updated from
+    # the whole batch's statistics in every process alike (GlobalCompression)
+    return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)

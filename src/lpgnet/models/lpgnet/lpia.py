@@ -162,14 +162,17 @@ class GlobalCompression(nn.Module):
         The same arithmetic as ``nn.BatchNorm1d`` in training (two-pass biased variance
         to normalise, unbiased for the running average); SyncBatchNorm does this on GPUs
         only. The sums travel through a differentiable all-reduce, so gradients do too."""
-        from torch.distributed.nn.functional import all_reduce
+        from torch.distributed import _functional_collectives as funcol  # torch's successor to nn.functional's
+
+        def total(t: Tensor) -> Tensor:  # differentiable: its backward all-reduces the gradient
+            return funcol.all_reduce(t, "sum", torch.distributed.group.WORLD)
 
         bn = self.bn
-        count = all_reduce(g.new_tensor(float(g.shape[0])))
+        count = total(g.new_tensor(float(g.shape[0])))
         if float(count) < 2:  # as above: no batch statistics from one row
             return F.batch_norm(g, bn.running_mean, bn.running_var, bn.weight, bn.bias, False)
-        mean = all_reduce(g.sum(0)) / count
-        var = all_reduce(((g - mean) ** 2).sum(0)) / count
+        mean = total(g.sum(0)) / count
+        var = total(((g - mean) ** 2).sum(0)) / count
         with torch.no_grad():
             bn.num_batches_tracked += 1
             bn.running_mean.lerp_(mean.detach(), bn.momentum)
