@@ -25,6 +25,13 @@ class IOConfig:
     num_classes: int | None = None
     modalities: list[Modality] = field(default_factory=lambda: ["text", "audio"])
 
+    @property
+    def frame_level(self) -> bool:
+        """Whether the model reads each utterance's frame sequences (one item per utterance,
+        LPGNet (Frame)) rather than one vector per utterance: the trainer batches and
+        standardises its inputs differently, and it cannot be scored with a modality left out."""
+        return False
+
     def validate(self, where: str = "model") -> None:
         for name in ("d_text", "d_audio"):
             value = getattr(self, name)

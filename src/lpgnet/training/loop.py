@@ -207,7 +207,7 @@ def start_fit(
     model = build_model(cfg.model).to(dev)
     items = as_items(cfg, dialogues)
     if cfg.data.standardize:
-        model.inputs.set_stats(frame_stats(items) if cfg.model.name == "lpgnet_frame" else feature_stats(dialogues))
+        model.inputs.set_stats(frame_stats(items) if cfg.model.frame_level else feature_stats(dialogues))
     weights = None
     if cfg.train.class_weights == "balanced":
         weights = balanced_class_weights(np.concatenate([d.labels for d in dialogues]), num_classes).to(dev)

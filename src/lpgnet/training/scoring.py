@@ -22,7 +22,7 @@ def missing_modality_splits(cfg: RunConfig) -> list[str]:
     """The "test without a modality" scores a run of ``cfg`` carries: one per modality of a
     multimodal utterance-level model. LPGNet (Frame) has none -- its fusion needs both frame
     sequences, so it cannot be scored with one left out."""
-    if len(cfg.model.modalities) < 2 or cfg.model.name == "lpgnet_frame":
+    if len(cfg.model.modalities) < 2 or cfg.model.frame_level:
         return []
     return [f"test_without_{m}" for m in cfg.model.modalities]
 

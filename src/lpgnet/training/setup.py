@@ -162,7 +162,7 @@ def as_items(cfg: RunConfig, dialogues: list[Dialogue]) -> list:
     """Model-ready items: one per dialogue (a long one as its context windows, see
     ``lpgnet.data.windows``), or for LPGNet (Frame) one per labelled utterance with its
     frame sequences."""
-    if cfg.model.name == "lpgnet_frame":
+    if cfg.model.frame_level:
         return frame_items(dialogues, cfg.model.max_frames)
     causal = bool(getattr(cfg.model, "causal", False))
     return tensorize(windowed(dialogues, cfg.data.context_window, causal), speaker_scheme(cfg.model))

@@ -56,6 +56,15 @@ def test_frame_model_config_refuses_what_it_does_not_support():
         FrameLPGNetConfig(d_text=6, d_audio=4, num_classes=3, causal=True).validate()
 
 
+def test_only_the_frame_model_is_frame_level_and_it_is_never_scored_without_a_modality():
+    from lpgnet.training.scoring import missing_modality_splits
+
+    frame, plain = load_config(None, ["model.name=lpgnet_frame"]), load_config(None)
+    assert frame.model.frame_level and not plain.model.frame_level
+    assert missing_modality_splits(frame) == []
+    assert missing_modality_splits(plain) == ["test_without_text", "test_without_audio"]
+
+
 def test_frame_model_trains_on_synthetic_frames_and_round_trips(tmp_path):
     cfg = load_config(
         None,

@@ -38,6 +38,10 @@ class FrameLPGNetConfig(LPGNetConfig):
     name: Literal["lpgnet_frame"] = "lpgnet_frame"  # type: ignore[assignment]
     max_frames: int = 512  # frames (tokens) kept per utterance and modality
 
+    @property
+    def frame_level(self) -> bool:
+        return True
+
     def validate(self, where: str = "model") -> None:
         super().validate(where)
         if self.max_frames < 1:
