@@ -162,7 +162,8 @@ class GlobalCompression(nn.Module):
         The same arithmetic as ``nn.BatchNorm1d`` in training (two-pass biased variance
         to normalise, unbiased for the running average); SyncBatchNorm does this on GPUs
         only. The sums travel through a differentiable all-reduce, so gradients do too."""
-        from torch.distributed import _functional_collectives as funcol  # torch's successor to nn.functional's
+        # torch.distributed.nn.functional's all_reduce is deprecated; its successor:
+        from torch.distributed import _functional_collectives as funcol
 
         def total(t: Tensor) -> Tensor:  # differentiable: its backward all-reduces the gradient
             return funcol.all_reduce(t, "sum", torch.distributed.group.WORLD)
