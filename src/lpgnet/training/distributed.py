@@ -128,5 +128,6 @@ def wrap(model: torch.nn.Module, ctx: Context) -> Callable[..., Any]:
 
     ids = [ctx.device.index] if ctx.device is not None and ctx.device.type == "cuda" else None
     # no buffer broadcast at each forward: BatchNorm's running statistics are updated from
-    # the whole batch's statistics in every process alike (GlobalCompression)
+    # the whole batch's statistics in every process alike (GlobalCompression); DDP still
+    # copies rank 0's buffers once at the start, equal anyway (every process, one seed)
     return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
