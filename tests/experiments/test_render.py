@@ -300,6 +300,28 @@ def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "nope"]) == 2
 
 
+def test_only_replaces_a_renamed_section_in_place(tmp_path):
+    """A table whose title changed in the manifest replaces its old section on the page
+    (found where it sits: after the section before it), never lands beside it."""
+    m = _quick_manifest(tmp_path, record=False)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page)]) == 0
+    before = page.read_text()
+    m.write_text(m.read_text().replace("title: A,", "title: A renamed,"))
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "a"]) == 0
+    after = page.read_text()
+    assert "### A\n" not in after and after.count("### A renamed\n") == 1
+    assert after == before.replace("### A\n", "### A renamed\n").replace(
+        "[A](figures/a.png)", "[A renamed](figures/a.png)"
+    )
+    # a section whose title is still another table's is never taken for the renamed one
+    start, end = before.index("### A\n"), before.index("### B\n")
+    page.write_text(before[:start] + before[end:])  # a page without A: B follows the targets
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "a"]) == 0
+    again = page.read_text()
+    assert again.count("### B\n") == 1 and again.index("### A renamed\n") < again.index("### B\n")
+
+
 def test_the_shipped_manifest_and_its_record_agree(monkeypatch):
     """experiments/iemocap.yaml parses, every row's config loads, and every summary kept
     in its record still answers its row (a config edit would leave it stale)."""

@@ -493,7 +493,7 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
             first = _NEXT_SECTION.search(text)
             text = new + "\n" + text[first.start() if first else len(text) :]
             continue
-        span = _section_span(text, _title(new))
+        span = _section_span(text, _title(new)) or _renamed_span(text, parts, i)
         if span is None:  # new: before the first later section already on the page, else before the footer
             later = (_section_span(text, _title(n)) for s, n in parts[i + 1 :] if s is not None)
             at = next((sp[0] for sp in later if sp is not None), None)
@@ -503,6 +503,20 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
             span = (at, at)
         text = text[: span[0]] + new + ("\n" if span[1] < len(text) else "") + text[span[1] :]
     return text
+
+
+def _renamed_span(text: str, parts: list[tuple[str | None, str]], i: int) -> tuple[int, int] | None:
+    """Where section ``i`` sat under its old title, if the manifest renamed it: the page's
+    section right after the nearest earlier section of ``parts``, when its heading is no
+    section's title any more (else a renamed table would be added beside its old copy)."""
+    titles = {_title(n) for s, n in parts if s not in (None, "preamble")}
+    earlier = (_section_span(text, _title(n)) for s, n in reversed(parts[:i]) if s not in (None, "preamble"))
+    end = next((sp[1] for sp in earlier if sp is not None), None)
+    head = _NEXT_SECTION.search(text, end) if end is not None else _NEXT_SECTION.search(text)
+    if head is None or not head.group().startswith("### "):
+        return None
+    title = _title(text[head.start() :])
+    return None if title in titles else _section_span(text, title)
 
 
 def _title(section: str) -> str:
