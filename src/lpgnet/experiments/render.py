@@ -495,8 +495,8 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
             continue
         span = _section_span(text, _title(new)) or _renamed_span(text, parts, i)
         if span is None:  # new: before the first later section already on the page, else before the footer
-            later = (_section_span(text, _title(n)) for s, n in parts[i + 1 :] if s is not None)
-            at = next((sp[0] for sp in later if sp is not None), None)
+            later = _first_on_page(text, [n for s, n in parts[i + 1 :] if s is not None])
+            at = later[0] if later else None
             if at is None:
                 footer = re.search(rf"^{FOOTER}", text, re.M)
                 at = footer.start() if footer else len(text)
@@ -510,13 +510,18 @@ def _renamed_span(text: str, parts: list[tuple[str | None, str]], i: int) -> tup
     section right after the nearest earlier section of ``parts``, when its heading is no
     section's title any more (else a renamed table would be added beside its old copy)."""
     titles = {_title(n) for s, n in parts if s not in (None, "preamble")}
-    earlier = (_section_span(text, _title(n)) for s, n in reversed(parts[:i]) if s not in (None, "preamble"))
-    end = next((sp[1] for sp in earlier if sp is not None), None)
+    earlier = _first_on_page(text, [n for s, n in reversed(parts[:i]) if s not in (None, "preamble")])
+    end = earlier[1] if earlier else None
     head = _NEXT_SECTION.search(text, end) if end is not None else _NEXT_SECTION.search(text)
     if head is None or not head.group().startswith("### "):
         return None
     title = _title(text[head.start() :])
     return None if title in titles else _section_span(text, title)
+
+
+def _first_on_page(text: str, sections: list[str]) -> tuple[int, int] | None:
+    """Where the first of ``sections`` (rendered, so found by title) sits on the page."""
+    return next((sp for n in sections if (sp := _section_span(text, _title(n))) is not None), None)
 
 
 def _title(section: str) -> str:
