@@ -82,6 +82,7 @@ VARIANTS = [
     {"ffn_layer_norm": True},
     {"attn_out_proj": True},
     {"compression_norm": "layer"},
+    {"attn_dropout": 0.2, "residual_dropout": 0.2},
 ]
 
 

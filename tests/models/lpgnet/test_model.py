@@ -46,6 +46,27 @@ def test_ablation_switches_change_the_structure():
     assert text_only.num_parameters() < full.num_parameters()
 
 
+@pytest.mark.parametrize("switch", ["attn_dropout", "residual_dropout"])
+def test_attention_and_residual_dropout_act_in_training_only(switch):
+    """The switches add no parameters and change nothing in evaluation; in training they
+    drop, and a zero rate computes a step exactly as the paper's model does (same random
+    draws, so recorded runs stay reproducible)."""
+    torch.manual_seed(0)
+    plain = tiny_model()
+    dropped, zero = tiny_model(**{switch: 0.5}), tiny_model(**{switch: 0.0})
+    dropped.load_state_dict(plain.state_dict())
+    zero.load_state_dict(plain.state_dict())
+    t, a, mask = torch.randn(2, 6, 12), torch.randn(2, 6, 7), torch.ones(2, 6, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(dropped.eval()(t, a, mask).logits, plain.eval()(t, a, mask).logits)
+        logits = {}
+        for name, model in {"plain": plain, "zero": zero, "dropped": dropped}.items():
+            torch.manual_seed(1)
+            logits[name] = model.train()(t, a, mask).logits
+    assert torch.equal(logits["zero"], logits["plain"])
+    assert not torch.allclose(logits["dropped"], logits["plain"])
+
+
 def test_unimodal_model_ignores_the_other_modality():
     model = tiny_model(modalities=["text"]).eval()
     t, mask = torch.randn(1, 4, 12), torch.ones(1, 4, dtype=torch.bool)
@@ -97,6 +118,8 @@ def test_speaker_embeddings_option(mode):
         ({"modalities": ["text"], "intra_attention": False}, "no attention path"),
         ({"num_classes": 1}, "num_classes"),
         ({"dropout": 1.0}, "dropout"),
+        ({"attn_dropout": -0.1}, "attn_dropout"),
+        ({"residual_dropout": 1.0}, "residual_dropout"),
     ],
 )
 def test_invalid_configs_are_refused_with_the_field_named(bad, field):

@@ -204,12 +204,16 @@ class InteractionBlock(nn.Module):
         out_proj: bool = False,
         causal: bool = False,
         compression_norm: str = "batch",
+        attn_dropout: float = 0.0,
+        residual_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.attn = MaskedAttention(d_model, heads, out_proj, causal=causal)
+        self.attn = MaskedAttention(d_model, heads, out_proj, dropout=attn_dropout, causal=causal)
         self.compress = GlobalCompression(d_model, causal, compression_norm)
         self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model)) if use_ffn else None
         self.drop = nn.Dropout(dropout)
+        # not in the paper: dropout on A before it joins the query in (7) (residual dropout)
+        self.residual_drop = nn.Dropout(residual_dropout)
         self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
 
     def forward(
@@ -222,7 +226,7 @@ class InteractionBlock(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         a, weights = self.attn(query, context, key_mask, need_weights=need_weights)
         g = self.compress(a, query_mask)
-        z = query + a + (g if g.dim() == 3 else g.unsqueeze(1))  # (7) fusion with the query; g broadcast over N
+        z = query + self.residual_drop(a) + (g if g.dim() == 3 else g.unsqueeze(1))  # (7); g broadcast over N
         if self.ffn is not None:
             z = z + self.drop(self.ffn(z))  # (8)
         z = self.norm(z)
@@ -250,6 +254,8 @@ class LPIA(nn.Module):
         out_proj: bool = False,
         causal: bool = False,
         compression_norm: str = "batch",
+        attn_dropout: float = 0.0,
+        residual_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
@@ -259,7 +265,17 @@ class LPIA(nn.Module):
         self.blocks = nn.ModuleDict(
             {
                 p: InteractionBlock(
-                    d_model, heads, d_ff, dropout, use_ffn, layer_norm, out_proj, causal, compression_norm
+                    d_model,
+                    heads,
+                    d_ff,
+                    dropout,
+                    use_ffn,
+                    layer_norm,
+                    out_proj,
+                    causal,
+                    compression_norm,
+                    attn_dropout,
+                    residual_dropout,
                 )
                 for p in self.paths
             }

@@ -62,6 +62,10 @@ class LPGNetConfig(IOConfig):
     # (6) the paper's BatchNorm over the batch's dialogue summaries, or LayerNorm per
     # summary (not in the paper; the same computation in training and evaluation)
     compression_norm: Literal["batch", "layer"] = "batch"
+    # Not in the paper (its only dropout is in the FFN (8)): dropout on the attention
+    # weights (5), and on the attention output A before the residual sum (7).
+    attn_dropout: float = 0.0
+    residual_dropout: float = 0.0
 
     def validate(self, where: str = "model") -> None:
         super().validate(where)
@@ -74,8 +78,9 @@ class LPGNetConfig(IOConfig):
             raise ConfigError(
                 f"{where}.kernel_size: expected an odd positive integer (keeps length N), got {self.kernel_size}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"{where}.dropout: expected a number in [0, 1), got {self.dropout}")
+        for name in ("dropout", "attn_dropout", "residual_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{where}.{name}: expected a number in [0, 1), got {getattr(self, name)}")
         self.speakers.validate(f"{where}.speakers")
         if not active_paths(self.modalities, self.intra_attention, self.inter_attention):
             raise ConfigError(
@@ -111,6 +116,8 @@ class LPGNet(PretrainedMixin, nn.Module):
             out_proj=config.attn_out_proj,
             causal=config.causal,
             compression_norm=config.compression_norm,
+            attn_dropout=config.attn_dropout,
+            residual_dropout=config.residual_dropout,
         )
         if config.fusion == "dual_gated":
             self.fusion: nn.Module = DualGatedFusion(
