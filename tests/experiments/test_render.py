@@ -176,6 +176,7 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
     m.write_text(
         f"runs_dir: {tmp_path / 'runs'}\nbenchmarks: []\ntables:\n  - id: t\n    title: T\n    rows:\n{rows}targets:\n"
         "  - {text: 'acc', row: t/a, at_least: 0.78}\n"
+        "  - {text: 'goal', row: t/a, at_least: 0.83}\n"
         "  - {text: 'gap', row: t/a, minus: t/b, at_least: 0.2}\n"
         "  - {text: 'later', row: t/c, at_least: 0.5}\n"
         "  - {text: 'gap2', row: t/d, minus: t/a, at_least: 0.0}\n"
@@ -184,6 +185,7 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
     )
     text = results_page(m)
     assert "| acc | accuracy 0.8100 (N = 2) | | yes |" in text
+    assert "| goal | accuracy 0.8100 (N = 2) | | **no** (short by 0.0200) |" in text  # an unmet goal says by how much
     # paired by seed: differences 0.10 and 0.12, t interval with 1 degree of freedom crosses zero
     assert (
         "| gap | accuracy 0.8100 - 0.7000 = 0.1100 (N = 2 / 2) | +0.1100 [-0.0171, +0.2371], 2 pairs | not resolved |"
@@ -197,7 +199,7 @@ def test_report_targets_are_computed_from_summaries(tmp_path):
     assert "| later | not run yet | | |" in text
     # the spread target reads the row's std over its runs, not its mean
     assert "| steady | accuracy std 0.0141 over 2 runs | | yes |" in text
-    assert "| steadier | accuracy std 0.0141 over 2 runs | | **no** |" in text
+    assert "| steadier | accuracy std 0.0141 over 2 runs | | **no** (over by 0.0041) |" in text
 
 
 def _quick_manifest(tmp_path, record=True, seeds_x=1):

@@ -177,12 +177,12 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
         if t.statistic == "std":
             value = a["test"][t.metric]["std"]
             what = f"{t.metric} std {value:.4f} over {len(a['runs'])} runs"
-            lines.append(f"| {t.text} | {what} | | {'yes' if value <= t.at_most else '**no**'} |")
+            lines.append(f"| {t.text} | {what} | | {_met(value, at_most=t.at_most)} |")
             continue
         if b is None:
             value = a["test"][t.metric]["mean"]
             what = f"{t.metric} {value:.4f} (N = {len(a['runs'])})"
-            lines.append(f"| {t.text} | {what} | | {'yes' if value >= t.at_least else '**no**'} |")
+            lines.append(f"| {t.text} | {what} | | {_met(value, at_least=t.at_least)} |")
             continue
         value = a["test"][t.metric]["mean"] - b["test"][t.metric]["mean"]
         what = f"{t.metric} {a['test'][t.metric]['mean']:.4f} - {b['test'][t.metric]['mean']:.4f} = {value:.4f}"
@@ -195,6 +195,13 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
         met = "not resolved" if not d["resolved"] else ("yes" if d["mean"] >= t.at_least else "**no**")
         lines.append(f"| {t.text} | {what} | {interval} | {met} |")
     return "\n".join(lines + [""])
+
+
+def _met(value: float, at_least: float | None = None, at_most: float | None = None) -> str:
+    """"yes", or "no" with the distance to the bound, so an unmet goal says by how much."""
+    if at_most is not None:
+        return "yes" if value <= at_most else f"**no** (over by {value - at_most:.4f})"
+    return "yes" if value >= at_least else f"**no** (short by {at_least - value:.4f})"
 
 
 def _by_run(summary: dict[str, Any], metric: str, split: str = "test") -> dict[tuple[str | None, int], float]:
