@@ -198,7 +198,7 @@ def render_targets(targets: list[Target], src: Sources, rows: dict[str, tuple[Ta
 
 
 def _met(value: float, at_least: float | None = None, at_most: float | None = None) -> str:
-    """"yes", or "no" with the distance to the bound, so an unmet goal says by how much."""
+    """ "yes", or "no" with the distance to the bound, so an unmet goal says by how much."""
     if at_most is not None:
         return "yes" if value <= at_most else f"**no** (over by {value - at_most:.4f})"
     return "yes" if value >= at_least else f"**no** (short by {at_least - value:.4f})"
