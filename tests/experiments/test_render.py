@@ -11,7 +11,7 @@ import pytest
 from lpgnet import ConfigError, load_config
 from lpgnet.cli import main
 from lpgnet.experiments import runner as exp_mod
-from lpgnet.experiments.render import build_sections, join_sections
+from lpgnet.experiments.render import _top_confusion, build_sections, join_sections
 from lpgnet.experiments.runner import run_experiment
 from lpgnet.training.metrics import HEADLINE
 
@@ -67,6 +67,19 @@ def test_report_same_as_rows_reuse_another_rows_experiment(tmp_path):
     manifest.write_text(manifest.read_text().replace("same_as: a/x", "same_as: a/nope"))
     with pytest.raises(ConfigError, match="same_as 'a/nope' names no row"):
         results_page(manifest)
+
+
+def test_per_class_tables_name_where_a_class_is_missed():
+    def run(hap_as_neu: int) -> dict:
+        # rows true, columns predicted (scikit-learn's confusion_matrix)
+        cm = [[10, 0, 0], [0, 20 - hap_as_neu, hap_as_neu], [1, 0, 9]]
+        return {"test": {"labels": ["ang", "hap", "neu"], "confusion_matrix": cm}}
+
+    runs = [run(2), run(6)]  # 10 % and 30 % of hap taken by neu
+    assert _top_confusion(runs, "hap") == "neu 20.00 ± 14.14"
+    assert _top_confusion(runs, "neu") == "ang 10.00 ± 0.00"
+    assert _top_confusion(runs[:1], "hap") == "neu 10.00"  # one run: no spread
+    assert _top_confusion([{"test": {"labels": ["ang"]}}], "ang") == "–"  # recorded without a matrix
 
 
 def test_manifest_errors_name_the_problem(tmp_path):

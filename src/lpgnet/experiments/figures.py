@@ -7,7 +7,7 @@ from the mean. So every figure shows each run as a dot and the mean as a bar:
   also shows the selection weighted F1 (the only figure a choice may use) beside it;
 - ``selection`` tables: selection wF1 against test wF1, one point per run, one colour per
   row -- a rule that tracks held-out data makes each row's cloud rise to the right;
-- ``per_class`` tables: per-class test F1, mean ± std over runs, one bar per row;
+- ``per_class`` tables: per-class test F1 and recall, mean ± std over runs, one bar per row;
 - ``retrain`` tables: test accuracy of each run's final retrain, of its fold models alone
   and of their average, one line per row.
 
@@ -129,19 +129,23 @@ def _selection(done: Summaries) -> Any:
 
 
 def _per_class(done: Summaries) -> Any:
-    """Per-class test F1, mean ± std over the runs, one bar per row in each class group."""
+    """Per-class test F1 and recall, mean ± std over the runs, one bar per row in each
+    class group: a seed spread that F1 averages away (precision and recall moving in
+    opposite directions) stays visible in recall."""
     # rows may differ in classes (a 4-class and a 6-class row): their union, in order
     classes = list(dict.fromkeys(c for _, s in done for c in s["test"]["per_class"]))  # type: ignore[index]
-    fig, ax = plt.subplots(figsize=(1.3 * len(classes) + 2, 3.5), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.7 * len(classes) + 2), 3.8), layout="constrained", sharey=True)
     width = 0.8 / len(done)
-    for i, (row, s) in enumerate(done):
-        pc = s["test"]["per_class"]  # type: ignore[index]
-        x = np.arange(len(classes)) + (i - (len(done) - 1) / 2) * width
-        means = [100 * pc[c]["f1"]["mean"] if c in pc else np.nan for c in classes]
-        stds = [100 * pc[c]["f1"]["std"] if c in pc else 0.0 for c in classes]
-        ax.bar(x, means, width, yerr=stds, capsize=2, label=textwrap.fill(row.name, 45))
-    ax.set_xticks(range(len(classes)), classes)
-    ax.set_ylabel("test F1 (%), mean ± std over runs")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    for ax, metric in zip(axes, ("f1", "recall"), strict=True):
+        for i, (row, s) in enumerate(done):
+            pc = s["test"]["per_class"]  # type: ignore[index]
+            x = np.arange(len(classes)) + (i - (len(done) - 1) / 2) * width
+            means = [100 * pc[c][metric]["mean"] if c in pc else np.nan for c in classes]
+            stds = [100 * pc[c][metric]["std"] if c in pc else 0.0 for c in classes]
+            ax.bar(x, means, width, yerr=stds, capsize=2, label=textwrap.fill(row.name, 45))
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_title(f"test {'F1' if metric == 'f1' else 'recall'}", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("%, mean ± std over runs")
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncols=min(len(done), 3))
     return fig

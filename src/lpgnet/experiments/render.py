@@ -378,7 +378,10 @@ def _per_class(summaries, stale: dict[str, str]) -> list[str]:
             lines += [f"{row.name}: " + stale.get(row.name, "not run yet"), ""]
             continue
         classes = list(s["test"]["per_class"])
-        lines += [f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall, %)", ""]
+        lines += [
+            f"**{row.name}** (test, N = {len(s['runs'])}, per-class F1 and recall; the other class most of its misses go to, % of the class)",
+            "",
+        ]
         lines += ["| | " + " | ".join(classes) + " | overall |", "|---" * (len(classes) + 2) + "|"]
         pc = s["test"]["per_class"]
         lines.append(
@@ -387,6 +390,7 @@ def _per_class(summaries, stale: dict[str, str]) -> list[str]:
         lines.append(
             "| recall | " + " | ".join(_ms(pc[c], "recall") for c in classes) + f" | acc {_ms(s['test'], 'accuracy')} |"
         )
+        lines.append("| missed mostly as | " + " | ".join(_top_confusion(s["runs"], c) for c in classes) + " | |")
         if row.paper:
             lines.append(
                 "| paper | "
@@ -395,6 +399,27 @@ def _per_class(summaries, stale: dict[str, str]) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def _top_confusion(runs: list[dict[str, Any]], c: str) -> str:
+    """The other class that takes most of class ``c``'s test utterances (largest mean
+    share over the runs), with that share's mean ± std in % of ``c``'s utterances: a
+    seed-to-seed spread in one class's recall shows here as the boundary it moves along."""
+    shares: dict[str, list[float]] = {}
+    for run in runs:
+        test = run["test"]
+        if "confusion_matrix" not in test or c not in test.get("labels", []):
+            return "–"  # a run recorded before confusion matrices were kept
+        labels, cm = test["labels"], test["confusion_matrix"]
+        row = cm[labels.index(c)]
+        for j, other in enumerate(labels):
+            if other != c:
+                shares.setdefault(other, []).append(row[j] / max(sum(row), 1))
+    if not shares:
+        return "–"
+    other, v = max(shares.items(), key=lambda kv: statistics.fmean(kv[1]))
+    spread = f" ± {100 * statistics.stdev(v):.2f}" if len(v) > 1 else ""
+    return f"{other} {100 * statistics.fmean(v):.2f}{spread}"
 
 
 def render_benchmark(b: Benchmark) -> str:
