@@ -79,6 +79,7 @@ def test_per_class_tables_name_where_a_class_is_missed():
     assert _top_confusion(runs, "hap") == "neu 20.00 ± 14.14"
     assert _top_confusion(runs, "neu") == "ang 10.00 ± 0.00"
     assert _top_confusion(runs[:1], "hap") == "neu 10.00"  # one run: no spread
+    assert _top_confusion(runs, "ang") == "none"  # never missed
     assert _top_confusion([{"test": {"labels": ["ang"]}}], "ang") == "–"  # recorded without a matrix
 
 

@@ -418,6 +418,8 @@ def _top_confusion(runs: list[dict[str, Any]], c: str) -> str:
     if not shares:
         return "–"
     other, v = max(shares.items(), key=lambda kv: statistics.fmean(kv[1]))
+    if not any(v):
+        return "none"  # no run missed any utterance of c
     spread = f" ± {100 * statistics.stdev(v):.2f}" if len(v) > 1 else ""
     return f"{other} {100 * statistics.fmean(v):.2f}{spread}"
 
