@@ -412,16 +412,16 @@ def _top_confusion(runs: list[dict[str, Any]], c: str) -> str:
             return "–"  # a run recorded before confusion matrices were kept
         labels, cm = test["labels"], test["confusion_matrix"]
         row = cm[labels.index(c)]
+        total = max(sum(row), 1)
         for j, other in enumerate(labels):
             if other != c:
-                shares.setdefault(other, []).append(row[j] / max(sum(row), 1))
+                shares.setdefault(other, []).append(row[j] / total)
     if not shares:
         return "–"
     other, v = max(shares.items(), key=lambda kv: statistics.fmean(kv[1]))
     if not any(v):
         return "none"  # no run missed any utterance of c
-    spread = f" ± {100 * statistics.stdev(v):.2f}" if len(v) > 1 else ""
-    return f"{other} {100 * statistics.fmean(v):.2f}{spread}"
+    return f"{other} {_spread(v)}"
 
 
 def render_benchmark(b: Benchmark) -> str:
