@@ -316,6 +316,20 @@ def test_only_replaces_the_named_sections_and_keeps_the_rest(tmp_path):
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "nope"]) == 2
 
 
+def test_only_refreshes_the_footer_totals_which_count_every_row(tmp_path):
+    """The footer sums every row's runs: a row given more seeds with --only changes it."""
+    m = _quick_manifest(tmp_path)
+    page = tmp_path / "R.md"
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run"]) == 0
+    assert "\nBehind this page: 2 training runs," in page.read_text()
+    m.write_text(m.read_text().replace("seeds: 1, set", "seeds: 2, set"))  # row b: seeds 0-1
+    assert main(["report", "--manifest", str(m), "--out", str(page), "--run", "--only", "b"]) == 0
+    text = page.read_text()
+    assert "\nBehind this page: 3 training runs," in text and text.count("Behind this page:") == 1
+    footer = [ln for ln in results_page(m, figures=tmp_path / "figures").splitlines() if ln.startswith("Behind")]
+    assert text.endswith(footer[0] + "\n")
+
+
 def test_only_replaces_a_renamed_section_in_place(tmp_path):
     """A table whose title changed in the manifest replaces its old section on the page
     (found where it sits: after the section before it), never lands beside it."""
@@ -555,3 +569,22 @@ def test_the_provenance_section_reports_what_each_rows_runs_recorded(tmp_path):
     # --only provenance re-renders just that section
     assert main(["report", "--manifest", str(m), "--out", str(page), "--only", "provenance"]) == 0
     assert page.read_text().count("### Provenance of the record") == 1
+
+
+def test_the_committed_results_page_is_what_the_record_renders(tmp_path, monkeypatch):
+    """docs/RESULTS.md regenerates byte for byte from experiments/results alone (no run
+    directories, no data, no training): a row retrained or re-seeded without
+    re-rendering, or a page edited by hand, fails here."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for part in ("experiments", "configs", "benchmarks"):  # a clean clone: the record, no runs/
+        shutil.copytree(root / part, tmp_path / part)
+    monkeypatch.chdir(tmp_path)
+    figures = tmp_path / "figures"
+    page = results_page("experiments/iemocap.yaml", figures=figures)
+    committed = (root / "docs" / "RESULTS.md").read_text(encoding="utf-8")
+    assert page == committed, "re-render it: lpgnet report --manifest experiments/iemocap.yaml --out docs/RESULTS.md"
+    for png in figures.iterdir():  # every figure the page shows is committed beside it
+        assert (root / "docs" / "figures" / png.name).is_file(), png.name

@@ -518,8 +518,13 @@ def _section_span(text: str, title: str) -> tuple[int, int] | None:
 
 def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[str]) -> str:
     """``old`` with the sections of ``only`` replaced by their new text; the rest kept. A
-    section new to the manifest is inserted before the next section the page has."""
+    section new to the manifest is inserted before the next section the page has. The
+    footer's totals count every row, so any row re-rendered can change them: the page's
+    footer line is always refreshed (a page without one is left without)."""
     text = old
+    footer = next((new for sid, new in parts if sid is None and new.startswith(FOOTER)), None)
+    if footer is not None:
+        text = re.sub(rf"^{FOOTER}.*\n?", lambda _: footer, text, count=1, flags=re.M)
     for i, (sid, new) in enumerate(parts):
         if sid not in only:
             continue
