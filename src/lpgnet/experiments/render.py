@@ -522,9 +522,9 @@ def replace_sections(old: str, parts: list[tuple[str | None, str]], only: list[s
     footer's totals count every row, so any row re-rendered can change them: the page's
     footer line is always refreshed (a page without one is left without)."""
     text = old
-    footer = next((new for sid, new in parts if sid is None and new.startswith(FOOTER)), None)
-    if footer is not None:
-        text = re.sub(rf"^{FOOTER}.*\n?", lambda _: footer, text, count=1, flags=re.M)
+    totals = next((new for sid, new in parts if sid is None and new.startswith(FOOTER)), None)
+    if totals is not None:
+        text = re.sub(rf"^{FOOTER}.*\n?", lambda _: totals, text, count=1, flags=re.M)
     for i, (sid, new) in enumerate(parts):
         if sid not in only:
             continue
